@@ -1,0 +1,51 @@
+#!/bin/sh
+# Install what is missing, build, and run every test:
+#   1. a normal build (warnings are errors) and the whole ctest suite;
+#   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. each libFuzzer target for FERRY_FUZZ_SECONDS (default 60) seconds;
+#   4. the clang-format check.
+# Build trees: build/, build-asan/, build-fuzz/ (kept for inspection).
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+
+jobs=$(nproc)
+fuzz_seconds=${FERRY_FUZZ_SECONDS:-60}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "normal build and test suite"
+cmake -S . -B build -DFERRY_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+step "AddressSanitizer + UBSan build and test suite"
+CC=clang cmake -S . -B build-asan -DFERRY_WERROR=ON \
+	-DFERRY_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+step "fuzz targets, ${fuzz_seconds}s each"
+CC=clang cmake -S . -B build-fuzz -DFERRY_BUILD_FUZZERS=ON \
+	-DFERRY_BUILD_TESTS=OFF -DFERRY_BUILD_BENCH=OFF \
+	-DFERRY_SANITIZE=address,undefined >/dev/null
+cmake --build build-fuzz -j"$jobs"
+for target in build-fuzz/tests/*_fuzz; do
+	name=$(basename "$target")
+	corpus=tests/fuzz/corpus/${name%_fuzz}
+	work=$(mktemp -d)
+	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+	echo "fuzzing $name (seed corpus $corpus)"
+	"$target" -max_total_time="$fuzz_seconds" -seed=1 -rss_limit_mb=2048 \
+		-print_final_stats=1 "$work" 2>&1 | tail -n 12
+	rm -rf "$work"
+done
+
+step "format check"
+find engine net tools bench tests include -name '*.[ch]' -print0 |
+	xargs -0 clang-format --dry-run --Werror
+
+echo
+echo "all tests passed"
