@@ -406,7 +406,7 @@ ferry_err apply_commit(apply_ctx *ctx)
 		err = meta_put_u64(ctx->txn, META_CONFLICT_SEQ,
 				   ctx->conflict_seq);
 	if (err) {
-		if (!ctx->node->errmsg[0])
+		if (!node_has_error(ctx->node))
 			node_store_fail(ctx->node, err, "committing");
 		apply_abort(ctx);
 		return err;

@@ -104,7 +104,10 @@ ferry_err ferry_export_begin(ferry_export **out, ferry_node *node,
 		uint8_t key[APPLY_CHAIN_KEY_MAX];
 		export_range r;
 		store_val v;
-		if (have >= it->seq || !scope_wanted(opts, it->scope))
+		if (have >= it->seq || !scope_wanted(opts, it->scope) ||
+		    (opts && opts->filter &&
+		     !opts->filter(it->origin, it->scope,
+				   opts->filter_payload)))
 			continue;
 		size_t klen = apply_chain_key(key, it->origin, it->scope);
 		err = store_get(txn, DB_CHAINS, STORE_VAL(key, klen), &v);

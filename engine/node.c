@@ -18,12 +18,21 @@
 #define KEY_FILE "node.key"
 #define PUB_FILE "node.pub"
 
+/* The detail of the calling thread's last failure, tagged with the node it
+ * concerns: several threads may use one node, and each must read its own
+ * failure, not a neighbour's. */
+static _Thread_local struct {
+	const ferry_node *node;
+	char text[512];
+} thread_detail;
+
 ferry_err node_fail(ferry_node *node, ferry_err err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(node->errmsg, sizeof(node->errmsg), fmt, ap);
+	vsnprintf(thread_detail.text, sizeof(thread_detail.text), fmt, ap);
 	va_end(ap);
+	thread_detail.node = node;
 	return err;
 }
 
@@ -37,12 +46,18 @@ ferry_err node_store_fail(ferry_node *node, ferry_err err, const char *what)
 
 void node_clear_error(ferry_node *node)
 {
-	node->errmsg[0] = '\0';
+	if (thread_detail.node == node)
+		thread_detail.text[0] = '\0';
+}
+
+int node_has_error(const ferry_node *node)
+{
+	return thread_detail.node == node && thread_detail.text[0];
 }
 
 const char *ferry_node_errmsg(const ferry_node *node)
 {
-	return node ? node->errmsg : "";
+	return node && thread_detail.node == node ? thread_detail.text : "";
 }
 
 uint64_t node_wall_ms(const ferry_node *node)
@@ -121,6 +136,22 @@ ferry_err ferry_id_from_hex(uint8_t out[FERRY_PUBLIC_KEY_BYTES],
 const uint8_t *ferry_node_id(const ferry_node *node)
 {
 	return node->public_key;
+}
+
+ferry_err ferry_node_sign(ferry_node *node, uint8_t sig[FERRY_SIGNATURE_BYTES],
+			  const void *msg, size_t len)
+{
+	static const char head_context[] = "ferry.head.";
+	if (!node || !sig || (!msg && len))
+		return FERRY_E_INVALID;
+	node_clear_error(node);
+	if (len >= sizeof(head_context) - 1 &&
+	    !memcmp(msg, head_context, sizeof(head_context) - 1))
+		return node_fail(node, FERRY_E_INVALID,
+				 "refusing to sign a change-log head outside "
+				 "the log");
+	crypto_sign_detached(sig, NULL, msg, len, node->secret_key);
+	return FERRY_OK;
 }
 
 const char *ferry_node_dir(const ferry_node *node)
@@ -356,6 +387,8 @@ void ferry_node_close(ferry_node *node)
 {
 	if (!node)
 		return;
+	/* A later node at the same address must not inherit this detail. */
+	node_clear_error(node);
 	store_close(node->store);
 	sodium_memzero(node->secret_key, sizeof(node->secret_key));
 	free(node->dir);

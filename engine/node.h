@@ -18,6 +18,7 @@
 #define META_ARRIVAL "arrival"		/* newest arrival cursor */
 #define META_NEXT_CHAIN "next_chain"	/* next chain id to assign */
 #define META_CONFLICT_SEQ "conflict_seq" /* newest conflict id */
+#define META_KV_GENERATION "kv_gen:"	/* + table: bumped by its changes */
 
 #define DEFAULT_MAX_CLOCK_DRIFT_MS UINT64_C(300000)
 #define DEFAULT_CONFLICT_RETENTION UINT64_C(10000)
@@ -28,10 +29,10 @@ struct ferry_node {
 	ferry_node_options opts;
 	uint8_t public_key[FERRY_PUBLIC_KEY_BYTES];
 	uint8_t secret_key[crypto_sign_SECRETKEYBYTES];
-	char errmsg[512];
 };
 
-/* Record `err` with a detail message on the node; returns `err`. */
+/* Record `err` with a detail message for this thread's calls on the node;
+ * returns `err`. */
 ferry_err node_fail(ferry_node *node, ferry_err err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -40,6 +41,9 @@ ferry_err node_store_fail(ferry_node *node, ferry_err err, const char *what);
 
 /* Clear the detail at the start of a public call. */
 void node_clear_error(ferry_node *node);
+
+/* True if this thread's current call on `node` has recorded a detail. */
+int node_has_error(const ferry_node *node);
 
 uint64_t node_wall_ms(const ferry_node *node);
 

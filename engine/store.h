@@ -22,6 +22,7 @@ typedef enum store_db {
 	DB_ARRIVAL,   /* be64 cursor -> be64 chain id, be64 seq */
 	DB_CONFLICTS, /* be64 id -> conflict record (msgpack) */
 	DB_ORIGINS,   /* origin(32) -> name */
+	DB_KV,	      /* table \0 key -> value (ferry_kv_*) */
 	DB_COUNT_
 } store_db;
 

@@ -18,6 +18,7 @@ static const char *const db_names[DB_COUNT_] = {
 	[DB_CHAIN_IDS] = "chain_ids", [DB_LOG] = "log",
 	[DB_SIGS] = "sigs",	    [DB_ARRIVAL] = "arrival",
 	[DB_CONFLICTS] = "conflicts", [DB_ORIGINS] = "origins",
+	[DB_KV] = "kv",
 };
 
 struct store {

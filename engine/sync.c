@@ -173,13 +173,23 @@ static ferry_err check_origin(apply_ctx *ctx, const changelog_segment *s,
 }
 
 static ferry_err apply_segment(apply_ctx *ctx, const changelog_segment *s,
-			       size_t index, ferry_apply_stats *stats)
+			       size_t index, const ferry_apply_options *opts,
+			       ferry_apply_stats *stats)
 {
 	apply_chain *chain;
 	segment_check chk;
 	changelog_entry e;
 	ferry_err err;
 
+	if (opts && opts->filter) {
+		char reason[256] = "";
+		if (opts->filter(s->origin, s->scope, reason, sizeof(reason),
+				 opts->filter_payload)) {
+			stats->segments_refused++;
+			stats->changes_refused += s->nentries;
+			return FERRY_OK;
+		}
+	}
 	err = check_origin(ctx, s, index);
 	if (err)
 		return err;
@@ -222,6 +232,13 @@ static ferry_err apply_segment(apply_ctx *ctx, const changelog_segment *s,
 ferry_err ferry_sync_apply(ferry_node *node, const void *batch, size_t len,
 			   ferry_apply_stats *stats)
 {
+	return ferry_sync_apply_with(node, batch, len, NULL, stats);
+}
+
+ferry_err ferry_sync_apply_with(ferry_node *node, const void *batch,
+				size_t len, const ferry_apply_options *opts,
+				ferry_apply_stats *stats)
+{
 	ferry_apply_stats local_stats;
 	changelog_batch b;
 	apply_ctx ctx;
@@ -233,6 +250,10 @@ ferry_err ferry_sync_apply(ferry_node *node, const void *batch, size_t len,
 	if (!node || (!batch && len))
 		return FERRY_E_INVALID;
 	node_clear_error(node);
+	if (opts && opts->version != FERRY_APPLY_OPTIONS_VERSION)
+		return node_fail(node, FERRY_E_VERSION,
+				 "ferry_apply_options version %u, expected %d",
+				 opts->version, FERRY_APPLY_OPTIONS_VERSION);
 	err = changelog_batch_decode(&b, batch, len);
 	if (err)
 		return node_fail(node, err,
@@ -242,7 +263,7 @@ ferry_err ferry_sync_apply(ferry_node *node, const void *batch, size_t len,
 				 FERRY_MAX_BATCH_BYTES);
 	err = apply_begin(&ctx, node);
 	for (size_t i = 0; i < b.nsegments && !err; i++)
-		err = apply_segment(&ctx, &b.segments[i], i, stats);
+		err = apply_segment(&ctx, &b.segments[i], i, opts, stats);
 	if (!err) {
 		stats->conflicts = ctx.conflicts_added;
 		err = apply_commit(&ctx);
@@ -278,4 +299,55 @@ ferry_err ferry_origin_trust(ferry_node *node,
 	}
 	err = store_commit(txn);
 	return err ? node_store_fail(node, err, "trusting an origin") : err;
+}
+
+/* Outline of one segment: its first and last entry and the head hash. */
+static ferry_err outline_segment(const changelog_segment *s,
+				 ferry_segment_info *info, changelog_entry *e,
+				 uint8_t head[FERRY_HASH_BYTES])
+{
+	ferry_err err = changelog_entry_decode(e, s->entries[0],
+					       s->entry_lens[0]);
+	if (err)
+		return err;
+	info->first_seq = e->seq;
+	err = changelog_entry_decode(e, s->entries[s->nentries - 1],
+				     s->entry_lens[s->nentries - 1]);
+	if (err)
+		return err;
+	info->last_seq = e->seq;
+	if (info->last_seq - info->first_seq + 1 != s->nentries)
+		return FERRY_E_MALFORMED;
+	changelog_hash(head, s->entries[s->nentries - 1],
+		       s->entry_lens[s->nentries - 1]);
+	info->origin = s->origin;
+	info->scope = s->scope;
+	info->head = head;
+	info->changes = s->nentries;
+	return FERRY_OK;
+}
+
+ferry_err ferry_batch_segments(const void *batch, size_t len,
+			       ferry_segment_cb cb, void *payload)
+{
+	uint8_t head[FERRY_HASH_BYTES];
+	changelog_batch b;
+	changelog_entry e;
+	ferry_err err;
+
+	if ((!batch && len) || !cb)
+		return FERRY_E_INVALID;
+	err = changelog_batch_decode(&b, batch, len);
+	if (err)
+		return err;
+	changelog_entry_init(&e);
+	for (size_t i = 0; i < b.nsegments && !err; i++) {
+		ferry_segment_info info;
+		err = outline_segment(&b.segments[i], &info, &e, head);
+		if (!err && cb(&info, payload))
+			break;
+	}
+	changelog_entry_clear(&e);
+	changelog_batch_clear(&b);
+	return err;
 }

@@ -249,3 +249,49 @@ out:
 	*out = vec;
 	return FERRY_OK;
 }
+
+uint64_t ferry_vector_seq(const ferry_vector *vec,
+			  const uint8_t origin[FERRY_PUBLIC_KEY_BYTES],
+			  const char *scope)
+{
+	return vector_seq(vec, origin, scope);
+}
+
+ferry_err ferry_vector_set(ferry_vector *vec,
+			   const uint8_t origin[FERRY_PUBLIC_KEY_BYTES],
+			   const char *scope, uint64_t seq,
+			   const uint8_t head[FERRY_HASH_BYTES])
+{
+	size_t lo = 0, hi, len;
+	ferry_err err;
+
+	if (!vec || !origin || !scope || !head)
+		return FERRY_E_INVALID;
+	len = strlen(scope);
+	if (len == 0 || len > FERRY_MAX_SCOPE_BYTES ||
+	    !codec_utf8_valid(scope, len))
+		return FERRY_E_INVALID;
+	hi = vec->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = item_cmp(origin, scope, &vec->items[mid]);
+		if (c == 0) {
+			vec->items[mid].seq = seq;
+			memcpy(vec->items[mid].head, head, FERRY_HASH_BYTES);
+			return FERRY_OK;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	/* Append, then rotate the new item into place. */
+	err = vector_push(vec, origin, scope, seq, head);
+	if (err)
+		return err;
+	vector_item item = vec->items[vec->n - 1];
+	memmove(&vec->items[lo + 1], &vec->items[lo],
+		(vec->n - 1 - lo) * sizeof(*vec->items));
+	vec->items[lo] = item;
+	return FERRY_OK;
+}

@@ -422,7 +422,7 @@ ferry_err ferry_verify(ferry_node *node, ferry_verify_report *report)
 		err = compare_db(&v, DB_RECORDS, 0, "records", &report->records);
 	if (!err)
 		err = compare_db(&v, DB_COUNTS, 1, "live counts", NULL);
-	if (err && !node->errmsg[0])
+	if (err && !node_has_error(node))
 		node_fail(node, err, "verify: %s", ferry_strerror(err));
 	store_abort(v.stxn);
 	store_abort(v.txn);

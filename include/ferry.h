@@ -19,10 +19,11 @@
  *   field name) must be non-empty, must not contain NUL and are bounded by
  *   the FERRY_MAX_* limits below; a violation returns FERRY_E_LIMIT or
  *   FERRY_E_INVALID with a detail that names the limit.
- * - Threads: a ferry_node may be used by several threads, but one call at a
- *   time (serialise with your own lock); the detail text is per node. Several
- *   processes may open the same directory at once (LMDB serialises writers).
- *   A process must not open the same directory twice.
+ * - Threads: a ferry_node may be used by several threads at once (LMDB
+ *   serialises writers; readers run in parallel); ferry_node_errmsg() gives
+ *   the detail of the calling thread's last failure. Several processes may
+ *   open the same directory at once. A process must not open the same
+ *   directory twice.
  */
 #ifndef FERRY_H
 #define FERRY_H
@@ -60,7 +61,14 @@ extern "C" {
 	X(E_VERSION, -16, "unsupported format version")                        \
 	X(E_CORRUPT, -17, "store is inconsistent")                             \
 	X(E_BUSY, -18, "resource busy")                                        \
-	X(E_DONE, -19, "no more data")
+	X(E_DONE, -19, "no more data")                                         \
+	X(E_PROTOCOL, -20, "peer broke the ferry.v1 protocol")                 \
+	X(E_DECRYPT, -21, "frame failed authentication")                       \
+	X(E_UNTRUSTED, -22, "peer is not in the trust list")                   \
+	X(E_AUTH, -23, "peer failed to prove its key")                         \
+	X(E_NETWORK, -24, "network error")                                     \
+	X(E_TIMEOUT, -25, "timed out")                                         \
+	X(E_CLOSED, -26, "connection closed by peer")
 
 typedef enum ferry_err {
 #define FERRY_ERR_ENUM_(name, code, text) FERRY_##name = code,
@@ -160,7 +168,8 @@ typedef struct ferry_node_options {
  * dir:  data directory path.
  * opts: NULL for defaults.
  * Errors: FERRY_E_INVALID, FERRY_E_IO, FERRY_E_KEY_FILE, FERRY_E_STORE,
- *         FERRY_E_VERSION, FERRY_E_NOMEM. `errdetail`, if not NULL, receives
+ *         FERRY_E_VERSION (opts->version unknown, or a store written in
+ *         another format), FERRY_E_NOMEM. `errdetail`, if not NULL, receives
  *         a heap string describing the failure (free() it) since there is no
  *         node to hold it. */
 ferry_err ferry_node_open(ferry_node **out, const char *dir,
@@ -169,8 +178,8 @@ ferry_err ferry_node_open(ferry_node **out, const char *dir,
 /* Close the node. Pending ferry_txn handles must be finished first. */
 void ferry_node_close(ferry_node *node);
 
-/* Detail text of the last failed call on `node` ("" if none). Valid until
- * the next call on the node. */
+/* Detail text of the calling thread's last failed call on `node` ("" if
+ * none). Valid until that thread's next call on the node. */
 const char *ferry_node_errmsg(const ferry_node *node);
 
 /* The node's public key (its origin id), FERRY_PUBLIC_KEY_BYTES long.
@@ -184,6 +193,14 @@ void ferry_id_to_hex(char out[FERRY_ID_HEX_BYTES],
 /* Parse 64 hex digits into a public key. FERRY_E_INVALID if malformed. */
 ferry_err ferry_id_from_hex(uint8_t out[FERRY_PUBLIC_KEY_BYTES],
 			    const char *hex);
+
+/* Sign `msg` with the node's identity key (Ed25519, detached) — for
+ * protocols above the engine, such as the ferry.v1 handshake. To keep the
+ * change log's signatures unforgeable through this door, a message that
+ * starts with the log's own context ("ferry.head.") is refused with
+ * FERRY_E_INVALID. */
+ferry_err ferry_node_sign(ferry_node *node, uint8_t sig[FERRY_SIGNATURE_BYTES],
+			  const void *msg, size_t len);
 
 /* The data directory the node was opened on. Valid while open. */
 const char *ferry_node_dir(const ferry_node *node);
@@ -403,6 +420,18 @@ ferry_err ferry_vector_decode(ferry_vector **out, const void *buf,
 
 void ferry_vector_free(ferry_vector *vec);
 
+/* Set (insert or replace) the entry for (origin, scope), keeping the vector
+ * sorted. Errors: FERRY_E_INVALID (bad scope), FERRY_E_NOMEM. */
+ferry_err ferry_vector_set(ferry_vector *vec,
+			   const uint8_t origin[FERRY_PUBLIC_KEY_BYTES],
+			   const char *scope, uint64_t seq,
+			   const uint8_t head[FERRY_HASH_BYTES]);
+
+/* The held sequence for (origin, scope) in `vec`, 0 if absent. */
+uint64_t ferry_vector_seq(const ferry_vector *vec,
+			  const uint8_t origin[FERRY_PUBLIC_KEY_BYTES],
+			  const char *scope);
+
 /* Export: the segments a remote vector lacks, in bounded batches. */
 typedef struct ferry_export ferry_export;
 
@@ -416,9 +445,14 @@ typedef struct ferry_export_options {
 	/* Only these scopes (NULL = all). */
 	const char *const *scopes;
 	size_t nscopes;
+	/* Only chains for which filter(origin, scope, payload) returns
+	 * non-zero (NULL = all). Called while planning, not later. */
+	int (*filter)(const uint8_t *origin, const char *scope, void *payload);
+	void *filter_payload;
 } ferry_export_options;
 
-#define FERRY_EXPORT_OPTIONS_INIT { FERRY_EXPORT_OPTIONS_VERSION, 0, NULL, 0 }
+#define FERRY_EXPORT_OPTIONS_INIT                                              \
+	{ FERRY_EXPORT_OPTIONS_VERSION, 0, NULL, 0, NULL, NULL }
 
 /* Plan an export of everything `node` holds beyond `remote` (NULL = an
  * empty vector: everything). Segments start where the remote's chain ends
@@ -449,7 +483,27 @@ typedef struct ferry_apply_stats {
 	uint64_t changes_applied;   /* new to this node */
 	uint64_t changes_duplicate; /* already held, skipped */
 	uint64_t conflicts;	    /* conflict-log entries recorded */
+	uint64_t segments_refused;  /* skipped by ferry_apply_options.filter */
+	uint64_t changes_refused;
 } ferry_apply_stats;
+
+#define FERRY_APPLY_OPTIONS_VERSION 1
+
+/* Decides, per segment, whether to take it: return 0 to accept, non-zero
+ * to refuse (the segment is skipped, the rest of the batch applied). A
+ * refusing filter may write a reason for people into `reason` (`reason_len`
+ * bytes, NUL-terminated). Called before the segment is verified. */
+typedef int (*ferry_segment_filter)(const uint8_t *origin, const char *scope,
+				    char *reason, size_t reason_len,
+				    void *payload);
+
+typedef struct ferry_apply_options {
+	unsigned int version; /* FERRY_APPLY_OPTIONS_VERSION */
+	ferry_segment_filter filter; /* NULL = accept all */
+	void *filter_payload;
+} ferry_apply_options;
+
+#define FERRY_APPLY_OPTIONS_INIT { FERRY_APPLY_OPTIONS_VERSION, NULL, NULL }
 
 /* Verify and apply one batch (as produced by ferry_export_next()) in one
  * LMDB transaction. For each segment: it must link to the held chain (or
@@ -467,10 +521,69 @@ typedef struct ferry_apply_stats {
 ferry_err ferry_sync_apply(ferry_node *node, const void *batch, size_t len,
 			   ferry_apply_stats *stats);
 
+/* ferry_sync_apply() with options (a per-segment filter). opts may be NULL.
+ * Errors: as ferry_sync_apply(); FERRY_E_VERSION for an unknown
+ *         opts->version. */
+ferry_err ferry_sync_apply_with(ferry_node *node, const void *batch,
+				size_t len, const ferry_apply_options *opts,
+				ferry_apply_stats *stats);
+
+/* What a batch holds, without verifying it: one call per segment. */
+typedef struct ferry_segment_info {
+	const uint8_t *origin;
+	const char *scope;
+	uint64_t first_seq, last_seq;
+	const uint8_t *head; /* hash of entry last_seq */
+	uint64_t changes;
+} ferry_segment_info;
+
+typedef int (*ferry_segment_cb)(const ferry_segment_info *seg, void *payload);
+
+/* Decode a batch's outline (segments, their first and last sequence and
+ * head hash) and call cb for each segment; non-zero from cb stops. Pointers
+ * are valid during the call.
+ * Errors: FERRY_E_MALFORMED, FERRY_E_LIMIT, FERRY_E_VERSION. */
+ferry_err ferry_batch_segments(const void *batch, size_t len,
+			       ferry_segment_cb cb, void *payload);
+
 /* Mark `origin` as known (for require_known_origins). `name` may be NULL. */
 ferry_err ferry_origin_trust(ferry_node *node,
 			     const uint8_t origin[FERRY_PUBLIC_KEY_BYTES],
 			     const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Small tables for the layers above the engine                             */
+/* ------------------------------------------------------------------------ */
+
+/* Named tables of (string key -> bytes) in the node's store, for settings
+ * that must be shared by every process using the directory (the trust
+ * list, peers to dial, connection status). Not replicated. Table and key:
+ * non-empty UTF-8 without NUL, table <= 64 bytes, key <= 256 bytes; values
+ * <= FERRY_MAX_VALUE_BYTES. Every put or delete increments the table's
+ * generation, so a process can notice another's changes cheaply. */
+
+ferry_err ferry_kv_put(ferry_node *node, const char *table, const char *key,
+		       const void *value, size_t len);
+
+/* out: malloc'd copy of the value (free()). Errors: FERRY_E_NOT_FOUND. */
+ferry_err ferry_kv_get(void **out, size_t *out_len, ferry_node *node,
+		       const char *table, const char *key);
+
+/* Errors: FERRY_E_NOT_FOUND if absent. */
+ferry_err ferry_kv_delete(ferry_node *node, const char *table,
+			  const char *key);
+
+/* Called per entry in key order; pointers valid during the call. Return
+ * non-zero to stop. */
+typedef int (*ferry_kv_cb)(const char *key, const void *value, size_t len,
+			   void *payload);
+
+ferry_err ferry_kv_scan(ferry_node *node, const char *table, ferry_kv_cb cb,
+			void *payload);
+
+/* A number that changes whenever `table` changes (0 if it never did). */
+ferry_err ferry_kv_generation(uint64_t *out, ferry_node *node,
+			      const char *table);
 
 /* ------------------------------------------------------------------------ */
 /* Integrity and status                                                     */
