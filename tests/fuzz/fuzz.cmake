@@ -1,0 +1,61 @@
+# libFuzzer targets; included by tests/CMakeLists.txt when
+# FERRY_BUILD_FUZZERS is ON. Needs clang. Configure the whole project with
+# FERRY_SANITIZE=address,undefined so libferry itself is checked too.
+#
+# CI (see the comment at the top of segment_fuzz.c):
+#   CC=clang cmake -S . -B build-fuzz -DFERRY_BUILD_FUZZERS=ON \
+#         -DFERRY_SANITIZE=address,undefined -DFERRY_BUILD_BENCH=OFF
+#   cmake --build build-fuzz --target segment_fuzz
+#   cp -r tests/fuzz/corpus/segment /tmp/segment-corpus
+#   build-fuzz/tests/segment_fuzz -max_total_time=60 /tmp/segment-corpus
+# ctest -L fuzz runs a short smoke pass over the checked-in seeds.
+if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "FERRY_BUILD_FUZZERS=ON needs clang (libFuzzer)")
+endif()
+
+# Coverage feedback from inside libferry, where the decoders live.
+target_compile_options(ferry PRIVATE -fsanitize=fuzzer-no-link)
+
+set(FERRY_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+
+add_executable(segment_fuzz ${FERRY_FUZZ_DIR}/segment_fuzz.c)
+target_include_directories(segment_fuzz PRIVATE ${PROJECT_SOURCE_DIR}/engine)
+target_link_libraries(segment_fuzz PRIVATE ferry)
+ferry_target_defaults(segment_fuzz)
+target_compile_options(segment_fuzz PRIVATE
+                       -fsanitize=fuzzer,address,undefined)
+target_link_options(segment_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
+
+# Writes the seed corpus (a real exported batch, a vector, ...) into a
+# directory: segment_corpus tests/fuzz/corpus/segment
+add_executable(segment_corpus ${FERRY_FUZZ_DIR}/segment_corpus.c)
+target_link_libraries(segment_corpus PRIVATE ferry)
+ferry_target_defaults(segment_corpus)
+
+# Smoke run: the seeds plus a few thousand mutations. New inputs go to the
+# first directory, a scratch one, so the checked-in seeds stay as they are.
+set(FERRY_FUZZ_OUT ${CMAKE_CURRENT_BINARY_DIR}/segment-corpus-out)
+file(MAKE_DIRECTORY ${FERRY_FUZZ_OUT})
+add_test(NAME segment_fuzz_smoke
+         COMMAND segment_fuzz -runs=5000 -seed=1 ${FERRY_FUZZ_OUT}
+                 ${FERRY_FUZZ_DIR}/corpus/segment)
+set_tests_properties(segment_fuzz_smoke PROPERTIES LABELS fuzz TIMEOUT 300)
+
+# Frames from a peer (net/frame.c) and the payload decoders behind them.
+# frame.c is compiled into the fuzzer itself, so it gets coverage feedback
+# without instrumenting (or waiting on) the rest of ferry_net.
+add_executable(frame_fuzz ${FERRY_FUZZ_DIR}/frame_fuzz.c
+                          ${PROJECT_SOURCE_DIR}/net/frame.c)
+target_include_directories(frame_fuzz PRIVATE ${PROJECT_SOURCE_DIR}/net)
+target_link_libraries(frame_fuzz PRIVATE ferry PkgConfig::MSGPACK)
+ferry_target_defaults(frame_fuzz)
+target_compile_options(frame_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
+target_link_options(frame_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
+
+# Seeds: FERRY_FRAME_CORPUS=tests/fuzz/corpus/frame build/tests/frame_test
+set(FERRY_FRAME_FUZZ_OUT ${CMAKE_CURRENT_BINARY_DIR}/frame-corpus-out)
+file(MAKE_DIRECTORY ${FERRY_FRAME_FUZZ_OUT})
+add_test(NAME frame_fuzz_smoke
+         COMMAND frame_fuzz -runs=5000 -seed=1 ${FERRY_FRAME_FUZZ_OUT}
+                 ${FERRY_FUZZ_DIR}/corpus/frame)
+set_tests_properties(frame_fuzz_smoke PROPERTIES LABELS fuzz TIMEOUT 300)
