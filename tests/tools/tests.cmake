@@ -1,0 +1,16 @@
+# Tests of the JSON value codec and the `ferry` command (tools/, net/).
+ferry_add_test(json_value_test ${CMAKE_CURRENT_LIST_DIR}/json_value_test.c
+               unit 60)
+target_link_libraries(json_value_test PRIVATE ferry_net m)
+
+# The whole command, end to end, in fresh temporary directories.
+add_test(NAME cli_test
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cli_test.sh
+                 $<TARGET_FILE:ferry-cli>)
+set_tests_properties(cli_test PROPERTIES LABELS integration TIMEOUT 120)
+
+# The peer settings (`trust`, `peer`, the peers in `status`), end to end.
+add_test(NAME cli_net_test
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cli_net_test.sh
+                 $<TARGET_FILE:ferry-cli>)
+set_tests_properties(cli_net_test PROPERTIES LABELS integration TIMEOUT 120)
