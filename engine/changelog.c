@@ -72,7 +72,7 @@ static ferry_err decode_fields(changelog_entry *e, const msgpack_object *o)
 		if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0 ||
 		    k->via.str.size > FERRY_MAX_FIELD_NAME_BYTES ||
 		    memchr(k->via.str.ptr, 0, k->via.str.size) ||
-		    !codec_utf8_valid(k->via.str.ptr, k->via.str.size))
+		    !ferry_utf8_valid(k->via.str.ptr, k->via.str.size))
 			return FERRY_E_MALFORMED;
 		name_bytes += k->via.str.size + 1;
 	}

@@ -161,49 +161,11 @@ int codec_get_name(const msgpack_object *o, size_t max, char *dst)
 	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
 	    o->via.str.size > max ||
 	    memchr(o->via.str.ptr, 0, o->via.str.size) ||
-	    !codec_utf8_valid(o->via.str.ptr, o->via.str.size))
+	    !ferry_utf8_valid(o->via.str.ptr, o->via.str.size))
 		return -1;
 	memcpy(dst, o->via.str.ptr, o->via.str.size);
 	dst[o->via.str.size] = '\0';
 	return 0;
-}
-
-int codec_utf8_valid(const void *buf, size_t len)
-{
-	const uint8_t *p = buf, *end = p + len;
-	while (p < end) {
-		uint32_t cp;
-		size_t n;
-		if (p[0] < 0x80) {
-			p++;
-			continue;
-		} else if ((p[0] & 0xe0) == 0xc0) {
-			n = 2;
-			cp = p[0] & 0x1fu;
-		} else if ((p[0] & 0xf0) == 0xe0) {
-			n = 3;
-			cp = p[0] & 0x0fu;
-		} else if ((p[0] & 0xf8) == 0xf0) {
-			n = 4;
-			cp = p[0] & 0x07u;
-		} else {
-			return 0;
-		}
-		if ((size_t)(end - p) < n)
-			return 0;
-		for (size_t i = 1; i < n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3fu);
-		}
-		/* Shortest form only; no surrogates; Unicode's upper bound. */
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-		    (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += n;
-	}
-	return 1;
 }
 
 void codec_put_be64(uint8_t *dst, uint64_t v)

@@ -40,10 +40,6 @@ int codec_get_bin_fixed(const msgpack_object *o, size_t len,
 /* Str of valid UTF-8 without NUL, 1..max bytes; copies into dst (max+1 bytes). */
 int codec_get_name(const msgpack_object *o, size_t max, char *dst);
 
-/* True if buf[0..len) is well-formed UTF-8 (no overlongs, surrogates or
- * code points past U+10FFFF). Names must be: they end up in JSON. */
-int codec_utf8_valid(const void *buf, size_t len);
-
 /* Big-endian integers for LMDB keys that sort numerically. */
 void codec_put_be64(uint8_t *dst, uint64_t v);
 uint64_t codec_get_be64(const uint8_t *src);

@@ -78,7 +78,7 @@ ferry_err node_check_name(ferry_node *node, const char *what,
 		return node_fail(node, FERRY_E_LIMIT,
 				 "%s is %zu bytes; the limit %s is %zu", what,
 				 len, limit, max);
-	if (!codec_utf8_valid(name, len))
+	if (!ferry_utf8_valid(name, len))
 		return node_fail(node, FERRY_E_INVALID,
 				 "%s is not valid UTF-8", what);
 	return FERRY_OK;

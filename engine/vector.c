@@ -269,7 +269,7 @@ ferry_err ferry_vector_set(ferry_vector *vec,
 		return FERRY_E_INVALID;
 	len = strlen(scope);
 	if (len == 0 || len > FERRY_MAX_SCOPE_BYTES ||
-	    !codec_utf8_valid(scope, len))
+	    !ferry_utf8_valid(scope, len))
 		return FERRY_E_INVALID;
 	hi = vec->n;
 	while (lo < hi) {

@@ -83,6 +83,25 @@ const char *ferry_strerror(int err);
 const char *ferry_err_name(int err);
 
 /* ------------------------------------------------------------------------ */
+/* UTF-8                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Every name ferry stores or sends is well-formed UTF-8: shortest forms
+ * only, no surrogates, nothing past U+10FFFF. These are the checks it uses,
+ * for code that prepares names or text for it. */
+
+/* Length (1..4) of the well-formed character at p[0..left), or 0 if the
+ * bytes there do not start one. */
+size_t ferry_utf8_char(const void *p, size_t left);
+
+/* Non-zero if buf[0..len) is well-formed UTF-8. */
+int ferry_utf8_valid(const void *buf, size_t len);
+
+/* Cut the NUL-terminated `s` back to its longest well-formed prefix (for
+ * text truncated by snprintf in the middle of a character). */
+void ferry_utf8_trim(char *s);
+
+/* ------------------------------------------------------------------------ */
 /* Limits                                                                   */
 /* ------------------------------------------------------------------------ */
 

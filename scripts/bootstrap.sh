@@ -4,7 +4,8 @@
 set -eu
 
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
-liblmdb-dev libmsgpack-dev libsodium-dev libjansson-dev lmdb-utils
+liblmdb-dev libmsgpack-dev libsodium-dev libjansson-dev libwebsockets-dev
+lmdb-utils python3 util-linux
 clang-format"
 
 missing=""

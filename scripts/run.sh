@@ -1,8 +1,10 @@
 #!/bin/sh
 # Install what is missing, build ferry, and run the main job on its embedded
-# default: create a node in the default data directory (made on first run),
-# write a few records in one transaction, read them back, print the status.
-# FERRY_DIR overrides the data directory.
+# default: the node in the default data directory (created on first run),
+# with a few demo records written and read back, serving peers on
+# 0.0.0.0:7400 until interrupted (Ctrl-C). It prints its identity, its
+# address and how to connect a second node.
+# FERRY_DIR overrides the data directory; FERRY_LISTEN the address.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
@@ -21,3 +23,5 @@ $ferry get demo patients p-1
 $ferry ls demo appointments
 echo "--- status"
 $ferry status
+echo "--- serving (Ctrl-C to stop)"
+exec $ferry serve --listen "${FERRY_LISTEN:-0.0.0.0:7400}"
