@@ -32,6 +32,20 @@ void apply_log_key(uint8_t out[16], uint64_t chain_id, uint64_t seq)
 	codec_put_be64(out + 8, seq);
 }
 
+static ferry_err load_log_tail(apply_ctx *ctx)
+{
+	store_cursor *c = NULL;
+	store_val k;
+	ferry_err err = store_cursor_open(&c, ctx->txn, DB_LOG);
+	memset(ctx->log_tail, 0, sizeof(ctx->log_tail));
+	if (!err)
+		err = store_cursor_get(c, STORE_LAST, &k, NULL);
+	if (!err && k.len == sizeof(ctx->log_tail))
+		memcpy(ctx->log_tail, k.data, k.len);
+	store_cursor_close(c);
+	return err == FERRY_E_NOT_FOUND ? FERRY_OK : err;
+}
+
 ferry_err apply_begin(apply_ctx *ctx, ferry_node *node)
 {
 	ferry_hlc persisted = 0;
@@ -57,6 +71,12 @@ ferry_err apply_begin(apply_ctx *ctx, ferry_node *node)
 	}
 	if (ctx->next_chain == 0)
 		ctx->next_chain = 1;
+	err = load_log_tail(ctx);
+	if (err) {
+		node_store_fail(node, err, "starting a write");
+		apply_abort(ctx);
+		return err;
+	}
 	/* Read inside the write transaction: another process writing the
 	 * same store has committed its stamps before we got the lock. */
 	hlc_init(&ctx->clock, persisted);
@@ -263,8 +283,14 @@ ferry_err apply_entry(apply_ctx *ctx, apply_chain *chain,
 	ferry_err err;
 
 	apply_log_key(logkey, chain->id, e->seq);
-	err = store_put(ctx->txn, DB_LOG, STORE_VAL(logkey, 16),
-			STORE_VAL(raw, len));
+	if (memcmp(logkey, ctx->log_tail, sizeof(logkey)) > 0) {
+		err = store_append(ctx->txn, DB_LOG, STORE_VAL(logkey, 16),
+				   STORE_VAL(raw, len));
+		memcpy(ctx->log_tail, logkey, sizeof(logkey));
+	} else {
+		err = store_put(ctx->txn, DB_LOG, STORE_VAL(logkey, 16),
+				STORE_VAL(raw, len));
+	}
 	if (err)
 		return node_store_fail(ctx->node, err, "appending to the log");
 	codec_put_be64(arrkey, ++ctx->arrival);

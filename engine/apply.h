@@ -56,6 +56,10 @@ typedef struct apply_ctx {
 	apply_count *counts;
 	size_t ncounts, counts_cap;
 	msgpack_sbuffer scratch;
+	/* The log's last key: an entry past it is appended, which fills
+	 * pages instead of splitting them in half (most writes extend the
+	 * newest chain, so this is the common case). */
+	uint8_t log_tail[16];
 	/* The entry being merged, for conflict records. */
 	const char *cur_scope;
 	const changelog_entry *cur_entry;

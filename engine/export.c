@@ -265,8 +265,11 @@ ferry_err ferry_export_next(ferry_export *exp, void **out, size_t *out_len,
 	if (err)
 		return node_store_fail(exp->node, err, "exporting");
 	changelog_writer_init(&w);
+	/* At least one segment per batch, whatever the target size: a batch
+	 * without changes would never end the export. */
 	while (exp->cur < exp->nranges &&
-	       changelog_writer_size(&w) < exp->batch_bytes) {
+	       (w.nsegments == 0 ||
+		changelog_writer_size(&w) < exp->batch_bytes)) {
 		export_range *r = &exp->ranges[exp->cur];
 		err = add_segment(exp, txn, r, &w);
 		if (err)

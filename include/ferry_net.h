@@ -50,7 +50,7 @@ typedef struct ferry_net_options {
 	size_t max_frame_bytes;	 /* 0 = 1 MiB + 64 KiB */
 	uint32_t backoff_base_ms; /* 0 = 500 */
 	uint32_t backoff_cap_ms;  /* 0 = 30000 */
-	/* How often to look for commits by other processes; 0 = 5 ms. */
+	/* How often to look for commits by other processes; 0 = 2 ms. */
 	uint32_t watch_ms;
 	ferry_origin_policy origin_policy;
 	/* Log lines (one event each, no newline); NULL = stderr. */
