@@ -8,7 +8,7 @@
  * both ways under the trust list (ferry trust add), pushes new commits —
  * including commits other processes make on the same directory — within
  * milliseconds, and writes each connection's status into the node, where
- * `ferry status` and ferry_net_peer_status() read it.
+ * `ferry status` and ferry_net_peers() read it.
  *
  * Threading: ferry_net_run() runs the event loop on the calling thread and
  * uses the node from it; the application may keep using the same node from
@@ -84,6 +84,42 @@ ferry_err ferry_net_run(ferry_net *net);
 void ferry_net_stop(ferry_net *net);
 
 void ferry_net_free(ferry_net *net);
+
+/* One connection's status as the serving process last wrote it (a
+ * quarter second at most before `updated_ms`). This is what a green/yellow
+ * indicator and an "N records waiting" counter show. Strings are borrowed:
+ * valid during the callback. */
+typedef struct ferry_peer_info {
+	int has_id;
+	const uint8_t *id;   /* FERRY_PUBLIC_KEY_BYTES, when has_id */
+	const char *name;    /* from the trust list, "" if unknown */
+	const char *url;     /* dialed URL, "" for inbound connections */
+	int online;	     /* connected and authenticated */
+	int stale;	     /* marked online, but not updated for 15 s: the
+				serving process is gone */
+	uint64_t updated_ms;
+	uint64_t connected_ms;	/* last handshake */
+	uint64_t last_sync_ms;	/* last time both directions caught up */
+	uint64_t pending_send;	/* changes queued for the peer */
+	uint64_t pending_recv;	/* changes the peer has queued for us */
+	uint64_t sent, received; /* changes, serving process's lifetime */
+	uint64_t refused_in;	/* segments we refused from the peer */
+	uint64_t refused_out;	/* segments the peer refused from us */
+	const char *last_refusal;
+	const char *last_error;
+	uint64_t last_error_ms;
+} ferry_peer_info;
+
+typedef int (*ferry_peer_cb)(const ferry_peer_info *peer, void *payload);
+
+/* A serving process rewrites statuses several times a second; one not
+ * updated for this long is stale. */
+#define FERRY_NET_STALE_MS 15000
+
+/* Visit every known connection's status (written by whichever process
+ * runs ferry_net on this node's directory). Return non-zero to stop.
+ * Errors: store errors, FERRY_E_CORRUPT for a damaged status record. */
+ferry_err ferry_net_peers(ferry_node *node, ferry_peer_cb cb, void *payload);
 
 /* Progress of a one-shot sync, for progress bars. */
 typedef struct ferry_sync_progress {

@@ -647,3 +647,43 @@ ferry_err ferry_net_sync_once(ferry_sync_progress *report, ferry_node *node,
 	ferry_net_free(net);
 	return err;
 }
+
+typedef struct peers_walk {
+	ferry_peer_cb cb;
+	void *payload;
+	uint64_t now;
+} peers_walk;
+
+static int visit_peer(const peer_status *st, void *payload)
+{
+	peers_walk *w = payload;
+	ferry_peer_info p;
+	memset(&p, 0, sizeof(p));
+	p.has_id = st->has_id;
+	p.id = st->has_id ? st->id : NULL;
+	p.name = st->name;
+	p.url = st->url;
+	p.online = st->online;
+	p.stale = st->online && w->now > st->updated_ms + FERRY_NET_STALE_MS;
+	p.updated_ms = st->updated_ms;
+	p.connected_ms = st->connected_ms;
+	p.last_sync_ms = st->last_sync_ms;
+	p.pending_send = st->pending_send;
+	p.pending_recv = st->pending_recv;
+	p.sent = st->sent;
+	p.received = st->received;
+	p.refused_in = st->refused_in;
+	p.refused_out = st->refused_out;
+	p.last_refusal = st->last_refusal;
+	p.last_error = st->last_error;
+	p.last_error_ms = st->last_error_ms;
+	return w->cb(&p, w->payload);
+}
+
+ferry_err ferry_net_peers(ferry_node *node, ferry_peer_cb cb, void *payload)
+{
+	peers_walk w = {cb, payload, now_ms()};
+	if (!node || !cb)
+		return FERRY_E_INVALID;
+	return peer_status_list(node, visit_peer, &w);
+}

@@ -13,12 +13,12 @@
 #include <time.h>
 
 #include "cli.h"
+#include "ferry_net.h"
 #include "trust.h"
 
 /* A status record this much older than now, still saying "online", was
  * left by a process that died: a running node refreshes it far more
  * often. */
-#define STATUS_STALE_MS 15000
 
 static uint64_t now_ms(void)
 {
@@ -589,7 +589,7 @@ static const char *status_state(const peer_status *st, uint64_t now)
 {
 	if (!st->online)
 		return "offline";
-	if (now > st->updated_ms && now - st->updated_ms > STATUS_STALE_MS)
+	if (now > st->updated_ms && now - st->updated_ms > FERRY_NET_STALE_MS)
 		return "stale";
 	return "online";
 }
