@@ -52,7 +52,8 @@ typedef struct config {
 	int keep, json;
 } config;
 
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
 
 static void die(const char *fmt, ...)
 {
@@ -91,7 +92,8 @@ static void record(uint64_t seed, uint64_t i, char key[KEY_HEX + 1],
 		snprintf(key + k, 17, "%016" PRIx64, rng());
 	for (int k = 0; k < VALUE_BYTES; k += 8) {
 		uint64_t r = rng();
-		memcpy(value + k, &r, VALUE_BYTES - k < 8 ? VALUE_BYTES - k : 8);
+		memcpy(value + k, &r,
+		       VALUE_BYTES - k < 8 ? VALUE_BYTES - k : 8);
 	}
 }
 
@@ -166,7 +168,8 @@ static double raw_lmdb(const config *cfg, const char *dir)
 	uint8_t value[VALUE_BYTES];
 	double t0;
 	mkdir(dir, 0700);
-	if (mdb_env_create(&env) || mdb_env_set_mapsize(env, (size_t)32 << 30) ||
+	if (mdb_env_create(&env) ||
+	    mdb_env_set_mapsize(env, (size_t)32 << 30) ||
 	    mdb_env_open(env, dir, 0, 0600))
 		die("cannot open raw LMDB in %s", dir);
 	t0 = now_s();
@@ -228,8 +231,9 @@ static int on_change(const ferry_change *c, void *payload)
 	double now = now_s();
 	uint64_t i;
 	st->cursor = c->cursor;
-	if (strcmp(c->scope, "live") || sscanf(c->key, "live-%" SCNu64, &i) != 1 ||
-	    i >= st->cap || st->committed[i] == 0)
+	if (strcmp(c->scope, "live") ||
+	    sscanf(c->key, "live-%" SCNu64, &i) != 1 || i >= st->cap ||
+	    st->committed[i] == 0)
 		return 0;
 	st->lags[st->n++] = (now - st->committed[i]) * 1000.0;
 	return 0;
@@ -292,15 +296,16 @@ static void live(const config *cfg, const char *dir_a, const char *dir_b,
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ferry-bench-sync [-n N] [-t T] [--rate R] [--seconds S] "
+		"usage: ferry-bench-sync [-n N] [-t T] [--rate R] [--seconds "
+		"S] "
 		"[--seed SEED] [--ferry PATH] [--dir D] [--keep] [--json]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	config cfg = {1000000, 1000, 0x5eedfe77, 1000, 10, FERRY_CLI, NULL,
-		      0, 0};
+	config cfg = {1000000,	 1000, 0x5eedfe77, 1000, 10,
+		      FERRY_CLI, NULL, 0,	   0};
 	char base[4096], dir_raw[4200], dir_a[4200], dir_b[4200], log_a[4300],
 		log_b[4300], url[64], listen[64], id_a[FERRY_ID_HEX_BYTES],
 		id_b[FERRY_ID_HEX_BYTES];
@@ -344,8 +349,9 @@ int main(int argc, char **argv)
 	snprintf(dir_b, sizeof(dir_b), "%s/b", base);
 	snprintf(log_a, sizeof(log_a), "%s/a.log", base);
 	snprintf(log_b, sizeof(log_b), "%s/b.log", base);
-	fprintf(stderr, "ferry-bench-sync: %" PRIu64 " records, seed %" PRIu64
-			", in %s\n",
+	fprintf(stderr,
+		"ferry-bench-sync: %" PRIu64 " records, seed %" PRIu64
+		", in %s\n",
 		cfg.n, cfg.seed, base);
 
 	double raw_s = raw_lmdb(&cfg, dir_raw);
@@ -360,13 +366,13 @@ int main(int argc, char **argv)
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	snprintf(url, sizeof(url), "ws://127.0.0.1:%d", port);
 	run((const char *const[]){cfg.ferry, "--dir", dir_a, "trust", "add",
-				  id_b, "--name", "b", "--read", "*",
-				  "--write", "*", NULL});
+				  id_b, "--name", "b", "--read", "*", "--write",
+				  "*", NULL});
 	run((const char *const[]){cfg.ferry, "--dir", dir_b, "trust", "add",
-				  id_a, "--name", "a", "--read", "*",
-				  "--write", "*", NULL});
-	run((const char *const[]){cfg.ferry, "--dir", dir_b, "peer", "add",
-				  url, NULL});
+				  id_a, "--name", "a", "--read", "*", "--write",
+				  "*", NULL});
+	run((const char *const[]){cfg.ferry, "--dir", dir_b, "peer", "add", url,
+				  NULL});
 	pid_t pa = spawn((const char *const[]){cfg.ferry, "--dir", dir_a,
 					       "serve", "--listen", listen,
 					       "--no-dial", NULL},
@@ -402,19 +408,22 @@ int main(int argc, char **argv)
 	waitpid(pb, NULL, 0);
 	qsort(lag.lags, lag.n, sizeof(double), cmp_double);
 
-	double raw_rate = (double)cfg.n / raw_s, sync_rate = (double)cfg.n / sync_s;
+	double raw_rate = (double)cfg.n / raw_s,
+	       sync_rate = (double)cfg.n / sync_s;
 	double mb = (double)cfg.n * (KEY_HEX + VALUE_BYTES) / 1e6;
 	if (cfg.json) {
 		printf("{\"records\": %" PRIu64 ", \"seed\": %" PRIu64
 		       ", \"raw_lmdb_per_s\": %.0f, \"full_sync_per_s\": %.0f, "
 		       "\"full_sync_mb_per_s\": %.2f, \"ratio\": %.3f, "
 		       "\"live_rate\": %.0f, \"live_writes\": %zu, "
-		       "\"lag_ms\": {\"p50\": %.2f, \"p95\": %.2f, \"p99\": %.2f, "
+		       "\"lag_ms\": {\"p50\": %.2f, \"p95\": %.2f, \"p99\": "
+		       "%.2f, "
 		       "\"max\": %.2f}}\n",
 		       cfg.n, cfg.seed, raw_rate, sync_rate, mb / sync_s,
 		       sync_rate / raw_rate, cfg.rate, lag.n,
 		       pct(lag.lags, lag.n, 50), pct(lag.lags, lag.n, 95),
-		       pct(lag.lags, lag.n, 99), lag.n ? lag.lags[lag.n - 1] : NAN);
+		       pct(lag.lags, lag.n, 99),
+		       lag.n ? lag.lags[lag.n - 1] : NAN);
 	} else {
 		printf("ferry-bench-sync: %" PRIu64 " records (32-char keys, "
 		       "100-byte values), seed %" PRIu64 "\n",

@@ -89,8 +89,8 @@ static ferry_err load_chain(apply_ctx *ctx, apply_chain *ch)
 	uint8_t key[APPLY_CHAIN_KEY_MAX];
 	size_t klen = apply_chain_key(key, ch->origin, ch->scope);
 	store_val v;
-	ferry_err err = store_get(ctx->txn, DB_CHAINS, STORE_VAL(key, klen),
-				  &v);
+	ferry_err err =
+		store_get(ctx->txn, DB_CHAINS, STORE_VAL(key, klen), &v);
 	if (err)
 		return err;
 	if (v.len != APPLY_CHAIN_VALUE_BYTES)
@@ -216,9 +216,9 @@ static void record_loss(const merge_loss *loss, void *payload)
 		ctx->loss_err = FERRY_E_NOMEM;
 	} else {
 		codec_put_be64(key, ++ctx->conflict_seq);
-		ctx->loss_err = store_append(ctx->txn, DB_CONFLICTS,
-					     STORE_VAL(key, 8),
-					     STORE_VAL(buf.data, buf.size));
+		ctx->loss_err =
+			store_append(ctx->txn, DB_CONFLICTS, STORE_VAL(key, 8),
+				     STORE_VAL(buf.data, buf.size));
 		ctx->conflicts_added++;
 	}
 	msgpack_sbuffer_destroy(&buf);
@@ -264,9 +264,9 @@ ferry_err apply_merge_record(store_txn *txn, const char *scope,
 		if (!err && max_record && scratch->size > max_record)
 			err = FERRY_E_LIMIT;
 		if (!err)
-			err = store_put(txn, DB_RECORDS, STORE_VAL(key, klen),
-					STORE_VAL(scratch->data,
-						  scratch->size));
+			err = store_put(
+				txn, DB_RECORDS, STORE_VAL(key, klen),
+				STORE_VAL(scratch->data, scratch->size));
 		if (!err)
 			*live_delta = merge_state_live(&st) - was_live;
 	}
@@ -381,8 +381,7 @@ static ferry_err write_count(apply_ctx *ctx, const apply_count *c)
 	ferry_err err;
 	if (c->delta == 0)
 		return FERRY_OK;
-	err = store_get(ctx->txn, DB_COUNTS, STORE_VAL(c->key, c->key_len),
-			&v);
+	err = store_get(ctx->txn, DB_COUNTS, STORE_VAL(c->key, c->key_len), &v);
 	if (!err && v.len == 8)
 		n = codec_get_be64(v.data);
 	else if (err && err != FERRY_E_NOT_FOUND)

@@ -30,7 +30,7 @@ typedef struct apply_chain {
 	char scope[FERRY_MAX_SCOPE_BYTES + 1];
 	uint64_t seq; /* last held sequence, 0 if none */
 	uint8_t head[FERRY_HASH_BYTES];
-	uint64_t signed_seq; /* last sequence with a stored signature */
+	uint64_t signed_seq;   /* last sequence with a stored signature */
 	size_t unsigned_bytes; /* entry bytes appended since signed_seq */
 	int is_new;
 	int dirty;
@@ -107,8 +107,7 @@ size_t apply_record_key(char *out, const char *scope, const char *collection,
 			const char *key);
 
 /* Chain key for DB_CHAINS: origin(32) scope. Returns its length. */
-size_t apply_chain_key(uint8_t *out, const uint8_t *origin,
-		       const char *scope);
+size_t apply_chain_key(uint8_t *out, const uint8_t *origin, const char *scope);
 
 /* Log/signature key: be64 chain id, be64 seq. */
 void apply_log_key(uint8_t out[16], uint64_t chain_id, uint64_t seq);

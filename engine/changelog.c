@@ -281,8 +281,8 @@ ferry_err changelog_batch_decode(changelog_batch *b, const void *buf,
 		goto fail;
 	}
 	b->nsegments = segs->via.array.size;
-	b->segments = calloc(b->nsegments ? b->nsegments : 1,
-			     sizeof(*b->segments));
+	b->segments =
+		calloc(b->nsegments ? b->nsegments : 1, sizeof(*b->segments));
 	if (!b->segments) {
 		err = FERRY_E_NOMEM;
 		goto fail;

@@ -108,8 +108,8 @@ void changelog_batch_clear(changelog_batch *b);
 
 /* Batch writer: begin, add segments, finish. */
 typedef struct changelog_batch_writer {
-	msgpack_sbuffer header;	 /* tag, version, array header */
-	msgpack_sbuffer body;	 /* encoded segments */
+	msgpack_sbuffer header; /* tag, version, array header */
+	msgpack_sbuffer body;	/* encoded segments */
 	size_t nsegments;
 } changelog_batch_writer;
 

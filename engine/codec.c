@@ -43,25 +43,75 @@ ferry_err codec_check(const void *buf, size_t len, size_t *used)
 			skip = b & 0x1fu;
 		} else {
 			switch (b) {
-			case 0xc4: case 0xd9: lenbytes = 1; break;
-			case 0xc5: case 0xda: lenbytes = 2; break;
-			case 0xc6: case 0xdb: lenbytes = 4; break;
-			case 0xc7: lenbytes = 1; skip = 1; break;
-			case 0xc8: lenbytes = 2; skip = 1; break;
-			case 0xc9: lenbytes = 4; skip = 1; break;
-			case 0xca: skip = 4; break;
-			case 0xcb: skip = 8; break;
-			case 0xcc: case 0xd0: skip = 1; break;
-			case 0xcd: case 0xd1: skip = 2; break;
-			case 0xce: case 0xd2: skip = 4; break;
-			case 0xcf: case 0xd3: skip = 8; break;
-			case 0xd4: skip = 2; break;
-			case 0xd5: skip = 3; break;
-			case 0xd6: skip = 5; break;
-			case 0xd7: skip = 9; break;
-			case 0xd8: skip = 17; break;
-			case 0xdc: case 0xde: lenbytes = 2; break;
-			case 0xdd: case 0xdf: lenbytes = 4; break;
+			case 0xc4:
+			case 0xd9:
+				lenbytes = 1;
+				break;
+			case 0xc5:
+			case 0xda:
+				lenbytes = 2;
+				break;
+			case 0xc6:
+			case 0xdb:
+				lenbytes = 4;
+				break;
+			case 0xc7:
+				lenbytes = 1;
+				skip = 1;
+				break;
+			case 0xc8:
+				lenbytes = 2;
+				skip = 1;
+				break;
+			case 0xc9:
+				lenbytes = 4;
+				skip = 1;
+				break;
+			case 0xca:
+				skip = 4;
+				break;
+			case 0xcb:
+				skip = 8;
+				break;
+			case 0xcc:
+			case 0xd0:
+				skip = 1;
+				break;
+			case 0xcd:
+			case 0xd1:
+				skip = 2;
+				break;
+			case 0xce:
+			case 0xd2:
+				skip = 4;
+				break;
+			case 0xcf:
+			case 0xd3:
+				skip = 8;
+				break;
+			case 0xd4:
+				skip = 2;
+				break;
+			case 0xd5:
+				skip = 3;
+				break;
+			case 0xd6:
+				skip = 5;
+				break;
+			case 0xd7:
+				skip = 9;
+				break;
+			case 0xd8:
+				skip = 17;
+				break;
+			case 0xdc:
+			case 0xde:
+				lenbytes = 2;
+				break;
+			case 0xdd:
+			case 0xdf:
+				lenbytes = 4;
+				break;
 			default:
 				return FERRY_E_MALFORMED; /* 0xc1 */
 			}
@@ -85,7 +135,8 @@ ferry_err codec_check(const void *buf, size_t len, size_t *used)
 			/* Every child takes at least one byte: a count larger
 			 * than what is left is a lie, refused before anyone
 			 * allocates for it. msgpack-c nests at most 32 deep. */
-			if (children > len - pos || depth + 1 >= CODEC_MAX_DEPTH)
+			if (children > len - pos ||
+			    depth + 1 >= CODEC_MAX_DEPTH)
 				return FERRY_E_MALFORMED;
 			left[++depth] = children;
 		}

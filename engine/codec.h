@@ -37,7 +37,8 @@ int codec_get_uint(const msgpack_object *o, uint64_t *out);
 /* Bin of exactly `len` bytes. */
 int codec_get_bin_fixed(const msgpack_object *o, size_t len,
 			const uint8_t **out);
-/* Str of valid UTF-8 without NUL, 1..max bytes; copies into dst (max+1 bytes). */
+/* Str of valid UTF-8 without NUL, 1..max bytes; copies into dst (max+1 bytes).
+ */
 int codec_get_name(const msgpack_object *o, size_t max, char *dst);
 
 /* Big-endian integers for LMDB keys that sort numerically. */

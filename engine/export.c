@@ -57,7 +57,8 @@ static ferry_err add_range(ferry_export *exp, const export_range *r)
 {
 	if ((exp->nranges & (exp->nranges - 1)) == 0) {
 		size_t cap = exp->nranges ? 2 * exp->nranges : 1;
-		export_range *grown = realloc(exp->ranges, cap * sizeof(*grown));
+		export_range *grown =
+			realloc(exp->ranges, cap * sizeof(*grown));
 		if (!grown)
 			return FERRY_E_NOMEM;
 		exp->ranges = grown;
@@ -86,8 +87,9 @@ ferry_err ferry_export_begin(ferry_export **out, ferry_node *node,
 	if (!exp)
 		return FERRY_E_NOMEM;
 	exp->node = node;
-	exp->batch_bytes = opts && opts->batch_bytes ? opts->batch_bytes
-						     : FERRY_DEFAULT_BATCH_BYTES;
+	exp->batch_bytes = opts && opts->batch_bytes
+				   ? opts->batch_bytes
+				   : FERRY_DEFAULT_BATCH_BYTES;
 	if (exp->batch_bytes > FERRY_MAX_BATCH_BYTES)
 		exp->batch_bytes = FERRY_MAX_BATCH_BYTES;
 	err = ferry_vector_get(&held, node);
@@ -159,8 +161,8 @@ static ferry_err hold_entry(ferry_export *exp, size_t n, store_val v)
  * if the batch is full. Entries are read up to the last signed head that
  * keeps the batch within its size; the first segment of a batch may exceed
  * it if its first signed head lies beyond the limit. */
-static ferry_err add_segment(ferry_export *exp, store_txn *txn,
-			     export_range *r, changelog_batch_writer *w)
+static ferry_err add_segment(ferry_export *exp, store_txn *txn, export_range *r,
+			     changelog_batch_writer *w)
 {
 	store_cursor *log = NULL, *sigs = NULL;
 	uint8_t start[16];
@@ -193,8 +195,8 @@ static ferry_err add_segment(ferry_export *exp, store_txn *txn,
 				next_signed = UINT64_MAX;
 				break;
 			}
-			next_signed = codec_get_be64((const uint8_t *)sk.data +
-						     8);
+			next_signed =
+				codec_get_be64((const uint8_t *)sk.data + 8);
 			if (next_signed < seq) {
 				err = store_cursor_get(sigs, STORE_NEXT, &sk,
 						       &sv);
@@ -234,9 +236,8 @@ static ferry_err add_segment(ferry_export *exp, store_txn *txn,
 	    changelog_writer_size(w) + cut_bytes + 128 > exp->batch_bytes)
 		err = FERRY_E_DONE;
 	if (!err)
-		err = changelog_writer_add(w, r->origin, r->scope,
-					   exp->entries, exp->entry_lens, cut,
-					   sig);
+		err = changelog_writer_add(w, r->origin, r->scope, exp->entries,
+					   exp->entry_lens, cut, sig);
 	if (!err) {
 		r->next_seq += cut;
 		exp->remaining -= cut;
@@ -286,12 +287,12 @@ ferry_err ferry_export_next(ferry_export *exp, void **out, size_t *out_len,
 	if (err == FERRY_E_CORRUPT) {
 		char id[9];
 		node_short_id(id, exp->ranges[exp->cur].origin);
-		return node_fail(exp->node, err,
-				 "the log of origin %s, scope %s is damaged "
-				 "near seq %llu; run ferry verify",
-				 id, exp->ranges[exp->cur].scope,
-				 (unsigned long long)exp->ranges[exp->cur]
-					 .next_seq);
+		return node_fail(
+			exp->node, err,
+			"the log of origin %s, scope %s is damaged "
+			"near seq %llu; run ferry verify",
+			id, exp->ranges[exp->cur].scope,
+			(unsigned long long)exp->ranges[exp->cur].next_seq);
 	}
 	if (err)
 		return node_store_fail(exp->node, err, "exporting");

@@ -39,8 +39,8 @@ static ferry_err kv_key(ferry_node *node, char *out, size_t *len,
 
 /* One write transaction: put (value != NULL) or delete, and bump the
  * generation. */
-static ferry_err kv_change(ferry_node *node, const char *table,
-			   const char *key, const void *value, size_t len)
+static ferry_err kv_change(ferry_node *node, const char *table, const char *key,
+			   const void *value, size_t len)
 {
 	char k[KV_KEY_MAX];
 	size_t klen;
@@ -92,8 +92,7 @@ ferry_err ferry_kv_put(ferry_node *node, const char *table, const char *key,
 	return kv_change(node, table, key, value ? value : "", len);
 }
 
-ferry_err ferry_kv_delete(ferry_node *node, const char *table,
-			  const char *key)
+ferry_err ferry_kv_delete(ferry_node *node, const char *table, const char *key)
 {
 	return kv_change(node, table, key, NULL, 0);
 }

@@ -99,8 +99,8 @@ static void report(merge_loss_fn on_loss, void *payload, const char *field,
 {
 	merge_loss loss;
 	/* Superseding one's own earlier write is editing, not a conflict. */
-	if (!on_loss || !memcmp(loser->origin, winner->origin,
-				FERRY_PUBLIC_KEY_BYTES))
+	if (!on_loss ||
+	    !memcmp(loser->origin, winner->origin, FERRY_PUBLIC_KEY_BYTES))
 		return;
 	loss.field = field;
 	loss.loser = loser;
@@ -128,9 +128,9 @@ ferry_err merge_put(merge_state *st, const merge_stamp *stamp,
 		}
 		at = find_field(st, in->name);
 		if (at < 0) {
-			ferry_err err = insert_field(st, (size_t)(-at - 1),
-						     in->name, in->value,
-						     in->value_len, stamp);
+			ferry_err err =
+				insert_field(st, (size_t)(-at - 1), in->name,
+					     in->value, in->value_len, stamp);
 			if (err)
 				return err;
 			any = 1;
@@ -156,8 +156,8 @@ ferry_err merge_put(merge_state *st, const merge_stamp *stamp,
 	return FERRY_OK;
 }
 
-ferry_err merge_delete(merge_state *st, const merge_stamp *stamp,
-		       int *changed, merge_loss_fn on_loss, void *payload)
+ferry_err merge_delete(merge_state *st, const merge_stamp *stamp, int *changed,
+		       merge_loss_fn on_loss, void *payload)
 {
 	size_t kept = 0;
 	if (st->has_tombstone && merge_stamp_cmp(stamp, &st->tombstone) <= 0) {
@@ -194,8 +194,8 @@ ferry_err merge_state_encode(msgpack_sbuffer *out, const merge_state *st)
 	int rc = 0;
 	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
 	rc |= msgpack_pack_array(&pk, 3);
-	rc |= msgpack_pack_uint64(&pk, st->has_tombstone ? st->tombstone.hlc
-							  : 0);
+	rc |= msgpack_pack_uint64(&pk,
+				  st->has_tombstone ? st->tombstone.hlc : 0);
 	if (st->has_tombstone)
 		rc |= msgpack_pack_bin_with_body(&pk, st->tombstone.origin,
 						 FERRY_PUBLIC_KEY_BYTES);
@@ -229,8 +229,8 @@ static ferry_err decode_field(merge_state *st, const msgpack_object_kv *kv,
 	arr = &kv->val;
 	if (arr->type != MSGPACK_OBJECT_ARRAY || arr->via.array.size != 3 ||
 	    codec_get_uint(&arr->via.array.ptr[0], &stamp.hlc) ||
-	    codec_get_bin_fixed(&arr->via.array.ptr[1],
-				FERRY_PUBLIC_KEY_BYTES, &origin))
+	    codec_get_bin_fixed(&arr->via.array.ptr[1], FERRY_PUBLIC_KEY_BYTES,
+				&origin))
 		return FERRY_E_CORRUPT;
 	memcpy(stamp.origin, origin, FERRY_PUBLIC_KEY_BYTES);
 	/* Stored fields are sorted and unique: anything else is damage. */
@@ -241,8 +241,8 @@ static ferry_err decode_field(merge_state *st, const msgpack_object_kv *kv,
 	msgpack_packer_init(&pk, scratch, msgpack_sbuffer_write);
 	if (msgpack_pack_object(&pk, arr->via.array.ptr[2]))
 		return FERRY_E_NOMEM;
-	return insert_field(st, st->nfields, name, scratch->data,
-			    scratch->size, &stamp);
+	return insert_field(st, st->nfields, name, scratch->data, scratch->size,
+			    &stamp);
 }
 
 ferry_err merge_state_decode(merge_state *st, const void *buf, size_t len)

@@ -77,7 +77,7 @@ ferry_err merge_put(merge_state *st, const merge_stamp *stamp,
 		    merge_loss_fn on_loss, void *payload);
 
 /* Merge a delete stamped `stamp`. */
-ferry_err merge_delete(merge_state *st, const merge_stamp *stamp,
-		       int *changed, merge_loss_fn on_loss, void *payload);
+ferry_err merge_delete(merge_state *st, const merge_stamp *stamp, int *changed,
+		       merge_loss_fn on_loss, void *payload);
 
 #endif

@@ -40,8 +40,7 @@ ferry_err node_store_fail(ferry_node *node, ferry_err err, const char *what)
 {
 	if (err == FERRY_E_NOMEM)
 		return node_fail(node, err, "%s: out of memory", what);
-	return node_fail(node, err, "%s: %s", what,
-			 store_detail(node->store));
+	return node_fail(node, err, "%s: %s", what, store_detail(node->store));
 }
 
 void node_clear_error(ferry_node *node)
@@ -67,8 +66,8 @@ uint64_t node_wall_ms(const ferry_node *node)
 	return hlc_wall_ms();
 }
 
-ferry_err node_check_name(ferry_node *node, const char *what,
-			  const char *name, size_t max, const char *limit)
+ferry_err node_check_name(ferry_node *node, const char *what, const char *name,
+			  size_t max, const char *limit)
 {
 	size_t len;
 	if (!name || !*name)
@@ -79,16 +78,16 @@ ferry_err node_check_name(ferry_node *node, const char *what,
 				 "%s is %zu bytes; the limit %s is %zu", what,
 				 len, limit, max);
 	if (!ferry_utf8_valid(name, len))
-		return node_fail(node, FERRY_E_INVALID,
-				 "%s is not valid UTF-8", what);
+		return node_fail(node, FERRY_E_INVALID, "%s is not valid UTF-8",
+				 what);
 	return FERRY_OK;
 }
 
 ferry_err meta_get_u64(store_txn *txn, const char *name, uint64_t *out)
 {
 	store_val v;
-	ferry_err err = store_get(txn, DB_META, STORE_VAL(name, strlen(name)),
-				  &v);
+	ferry_err err =
+		store_get(txn, DB_META, STORE_VAL(name, strlen(name)), &v);
 	*out = 0;
 	if (err == FERRY_E_NOT_FOUND)
 		return FERRY_OK;
@@ -183,8 +182,8 @@ static int make_dirs(const char *dir)
 /* Write `data` to dir/name atomically: a temporary file, fsync, then
  * link() — which fails if another process created the file first, so two
  * processes opening a new directory at once agree on one key. */
-static int write_file_once(const char *dir, const char *name,
-			   const void *data, size_t len, mode_t mode)
+static int write_file_once(const char *dir, const char *name, const void *data,
+			   size_t len, mode_t mode)
 {
 	char tmp[4200], final[4200];
 	int fd, rc = -1;
@@ -316,8 +315,9 @@ static ferry_err check_format(ferry_node *node, char **errdetail)
 	}
 	store_abort(txn);
 	if (err)
-		return open_fail(errdetail, err, "%s: initialising the store: %s",
-				 node->dir, store_detail(node->store));
+		return open_fail(errdetail, err,
+				 "%s: initialising the store: %s", node->dir,
+				 store_detail(node->store));
 	if (format != NODE_FORMAT_VERSION)
 		return open_fail(errdetail, FERRY_E_VERSION,
 				 "%s: store format %llu, this ferry reads %d",

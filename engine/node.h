@@ -15,10 +15,10 @@
 /* Meta keys (DB_META). Values are be64 unless noted. */
 #define META_FORMAT "format"
 #define META_HLC "hlc"
-#define META_ARRIVAL "arrival"		/* newest arrival cursor */
-#define META_NEXT_CHAIN "next_chain"	/* next chain id to assign */
+#define META_ARRIVAL "arrival"		 /* newest arrival cursor */
+#define META_NEXT_CHAIN "next_chain"	 /* next chain id to assign */
 #define META_CONFLICT_SEQ "conflict_seq" /* newest conflict id */
-#define META_KV_GENERATION "kv_gen:"	/* + table: bumped by its changes */
+#define META_KV_GENERATION "kv_gen:"	 /* + table: bumped by its changes */
 
 #define DEFAULT_MAX_CLOCK_DRIFT_MS UINT64_C(300000)
 #define DEFAULT_CONFLICT_RETENTION UINT64_C(10000)
@@ -49,8 +49,8 @@ uint64_t node_wall_ms(const ferry_node *node);
 
 /* Validate a name (scope, collection, key, field): non-empty, no NUL,
  * at most `max` bytes. `what` names it in the detail. */
-ferry_err node_check_name(ferry_node *node, const char *what,
-			  const char *name, size_t max, const char *limit);
+ferry_err node_check_name(ferry_node *node, const char *what, const char *name,
+			  size_t max, const char *limit);
 
 /* Read/write a be64 meta value (absent reads as 0). */
 ferry_err meta_get_u64(store_txn *txn, const char *name, uint64_t *out);

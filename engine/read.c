@@ -19,9 +19,9 @@ struct ferry_record {
 static ferry_err check_names(ferry_node *node, const char *scope,
 			     const char *collection, const char *key)
 {
-	ferry_err err = node_check_name(node, "scope", scope,
-					FERRY_MAX_SCOPE_BYTES,
-					"FERRY_MAX_SCOPE_BYTES");
+	ferry_err err =
+		node_check_name(node, "scope", scope, FERRY_MAX_SCOPE_BYTES,
+				"FERRY_MAX_SCOPE_BYTES");
 	if (!err)
 		err = node_check_name(node, "collection", collection,
 				      FERRY_MAX_COLLECTION_BYTES,
@@ -216,8 +216,8 @@ ferry_err ferry_scan(ferry_node *node, const char *scope,
 			break;
 		const char *key = (const char *)k.data + base;
 		size_t key_len = k.len - base;
-		int skip = after && k.len == slen &&
-			   !memcmp(k.data, start, slen);
+		int skip =
+			after && k.len == slen && !memcmp(k.data, start, slen);
 		if (!skip) {
 			int stop = 0;
 			err = record_from_state(&rec, scope, collection, key,
@@ -333,8 +333,7 @@ static ferry_err chain_by_id(store_txn *txn, uint64_t id, uint8_t *origin,
 	err = store_get(txn, DB_CHAIN_IDS, STORE_VAL(key, 8), &v);
 	if (err)
 		return err == FERRY_E_NOT_FOUND ? FERRY_E_CORRUPT : err;
-	if (v.len <= FERRY_PUBLIC_KEY_BYTES ||
-	    v.len > APPLY_CHAIN_KEY_MAX)
+	if (v.len <= FERRY_PUBLIC_KEY_BYTES || v.len > APPLY_CHAIN_KEY_MAX)
 		return FERRY_E_CORRUPT;
 	memcpy(origin, v.data, FERRY_PUBLIC_KEY_BYTES);
 	memcpy(scope, (const uint8_t *)v.data + FERRY_PUBLIC_KEY_BYTES,
@@ -433,8 +432,8 @@ ferry_err ferry_changes_last(uint64_t *out, ferry_node *node)
 }
 
 /* Conflict record layout: see record_loss() in apply.c. */
-static ferry_err decode_conflict(ferry_conflict *c, uint64_t id,
-				 store_val v, msgpack_unpacked *u,
+static ferry_err decode_conflict(ferry_conflict *c, uint64_t id, store_val v,
+				 msgpack_unpacked *u,
 				 char names[4][FERRY_MAX_KEY_BYTES + 1])
 {
 	const msgpack_object *f;
@@ -534,8 +533,7 @@ ferry_err ferry_conflicts(ferry_node *node, const char *scope,
 }
 
 /* Length-prefixed, so no two different sequences of records hash alike. */
-static void digest_part(crypto_generichash_state *h, const void *p,
-			size_t len)
+static void digest_part(crypto_generichash_state *h, const void *p, size_t len)
 {
 	uint8_t n[8];
 	codec_put_be64(n, len);
@@ -573,9 +571,8 @@ ferry_err ferry_digest(uint8_t out[FERRY_HASH_BYTES], ferry_node *node,
 	err = store_cursor_open(&cur, txn, DB_RECORDS);
 	k = STORE_VAL(prefix, plen);
 	if (!err)
-		err = store_cursor_get(cur, plen ? STORE_AT_OR_AFTER
-						 : STORE_FIRST,
-				       &k, &v);
+		err = store_cursor_get(
+			cur, plen ? STORE_AT_OR_AFTER : STORE_FIRST, &k, &v);
 	while (!err) {
 		if (plen && (k.len < plen || memcmp(k.data, prefix, plen)))
 			break;

@@ -56,10 +56,8 @@ ferry_err store_commit(store_txn *txn);
 void store_abort(store_txn *txn);
 
 /* FERRY_E_NOT_FOUND if absent. */
-ferry_err store_get(store_txn *txn, store_db db, store_val key,
-		    store_val *val);
-ferry_err store_put(store_txn *txn, store_db db, store_val key,
-		    store_val val);
+ferry_err store_get(store_txn *txn, store_db db, store_val key, store_val *val);
+ferry_err store_put(store_txn *txn, store_db db, store_val key, store_val val);
 /* Put a key known to sort after every key in `db` (faster). */
 ferry_err store_append(store_txn *txn, store_db db, store_val key,
 		       store_val val);

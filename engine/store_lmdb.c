@@ -13,11 +13,16 @@
 #define STORE_DEFAULT_MAP_SIZE (UINT64_C(32) << 30)
 
 static const char *const db_names[DB_COUNT_] = {
-	[DB_META] = "meta",	    [DB_RECORDS] = "records",
-	[DB_COUNTS] = "counts",	    [DB_CHAINS] = "chains",
-	[DB_CHAIN_IDS] = "chain_ids", [DB_LOG] = "log",
-	[DB_SIGS] = "sigs",	    [DB_ARRIVAL] = "arrival",
-	[DB_CONFLICTS] = "conflicts", [DB_ORIGINS] = "origins",
+	[DB_META] = "meta",
+	[DB_RECORDS] = "records",
+	[DB_COUNTS] = "counts",
+	[DB_CHAINS] = "chains",
+	[DB_CHAIN_IDS] = "chain_ids",
+	[DB_LOG] = "log",
+	[DB_SIGS] = "sigs",
+	[DB_ARRIVAL] = "arrival",
+	[DB_CONFLICTS] = "conflicts",
+	[DB_ORIGINS] = "origins",
 	[DB_KV] = "kv",
 };
 
@@ -82,8 +87,8 @@ ferry_err store_open(store **out, const char *dir, uint64_t map_size,
 	if (!rc)
 		rc = mdb_env_set_maxdbs(st->env, DB_COUNT_);
 	if (!rc)
-		rc = mdb_env_set_mapsize(st->env, map_size ? map_size
-							   : STORE_DEFAULT_MAP_SIZE);
+		rc = mdb_env_set_mapsize(
+			st->env, map_size ? map_size : STORE_DEFAULT_MAP_SIZE);
 	if (!rc)
 		rc = mdb_env_open(st->env, dir, flags, 0600);
 	/* A process killed inside a read transaction leaves its reader slot
@@ -152,8 +157,7 @@ void store_abort(store_txn *txn)
 	free(txn);
 }
 
-ferry_err store_get(store_txn *txn, store_db db, store_val key,
-		    store_val *val)
+ferry_err store_get(store_txn *txn, store_db db, store_val key, store_val *val)
 {
 	MDB_val k = {key.len, (void *)key.data}, v;
 	int rc = mdb_get(txn->txn, txn->st->dbi[db], &k, &v);
@@ -164,8 +168,8 @@ ferry_err store_get(store_txn *txn, store_db db, store_val key,
 	return FERRY_OK;
 }
 
-static ferry_err put(store_txn *txn, store_db db, store_val key,
-		     store_val val, unsigned int flags)
+static ferry_err put(store_txn *txn, store_db db, store_val key, store_val val,
+		     unsigned int flags)
 {
 	MDB_val k = {key.len, (void *)key.data};
 	MDB_val v = {val.len, (void *)val.data};
@@ -173,8 +177,7 @@ static ferry_err put(store_txn *txn, store_db db, store_val key,
 	return translate(txn->st, rc, db_names[db]);
 }
 
-ferry_err store_put(store_txn *txn, store_db db, store_val key,
-		    store_val val)
+ferry_err store_put(store_txn *txn, store_db db, store_val key, store_val val)
 {
 	return put(txn, db, key, val, 0);
 }
@@ -231,8 +234,10 @@ ferry_err store_cursor_get(store_cursor *c, store_seek how, store_val *key,
 			   store_val *val)
 {
 	static const MDB_cursor_op ops[] = {
-		[STORE_FIRST] = MDB_FIRST,	  [STORE_LAST] = MDB_LAST,
-		[STORE_NEXT] = MDB_NEXT,	  [STORE_PREV] = MDB_PREV,
+		[STORE_FIRST] = MDB_FIRST,
+		[STORE_LAST] = MDB_LAST,
+		[STORE_NEXT] = MDB_NEXT,
+		[STORE_PREV] = MDB_PREV,
 		[STORE_AT_OR_AFTER] = MDB_SET_RANGE,
 	};
 	MDB_val k = {0, NULL}, v = {0, NULL};

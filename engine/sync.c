@@ -235,8 +235,8 @@ ferry_err ferry_sync_apply(ferry_node *node, const void *batch, size_t len,
 	return ferry_sync_apply_with(node, batch, len, NULL, stats);
 }
 
-ferry_err ferry_sync_apply_with(ferry_node *node, const void *batch,
-				size_t len, const ferry_apply_options *opts,
+ferry_err ferry_sync_apply_with(ferry_node *node, const void *batch, size_t len,
+				const ferry_apply_options *opts,
 				ferry_apply_stats *stats)
 {
 	ferry_apply_stats local_stats;
@@ -306,8 +306,8 @@ static ferry_err outline_segment(const changelog_segment *s,
 				 ferry_segment_info *info, changelog_entry *e,
 				 uint8_t head[FERRY_HASH_BYTES])
 {
-	ferry_err err = changelog_entry_decode(e, s->entries[0],
-					       s->entry_lens[0]);
+	ferry_err err =
+		changelog_entry_decode(e, s->entries[0], s->entry_lens[0]);
 	if (err)
 		return err;
 	info->first_seq = e->seq;

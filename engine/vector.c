@@ -76,8 +76,7 @@ size_t ferry_vector_count(const ferry_vector *vec)
 	return vec->n;
 }
 
-void ferry_vector_at(const ferry_vector *vec, size_t i,
-		     ferry_vector_entry *out)
+void ferry_vector_at(const ferry_vector *vec, size_t i, ferry_vector_entry *out)
 {
 	const vector_item *it = &vec->items[i];
 	out->origin = it->origin;
@@ -199,8 +198,8 @@ static ferry_err decode_items(ferry_vector *vec, const msgpack_object *arr)
 		    codec_get_bin_fixed(&f[3], FERRY_HASH_BYTES, &head))
 			return FERRY_E_MALFORMED;
 		/* Sorted and unique, so lookups can binary-search. */
-		if (vec->n && item_cmp(origin, scope,
-				       &vec->items[vec->n - 1]) <= 0)
+		if (vec->n &&
+		    item_cmp(origin, scope, &vec->items[vec->n - 1]) <= 0)
 			return FERRY_E_MALFORMED;
 		err = vector_push(vec, origin, scope, seq, head);
 		if (err)
@@ -209,8 +208,7 @@ static ferry_err decode_items(ferry_vector *vec, const msgpack_object *arr)
 	return FERRY_OK;
 }
 
-ferry_err ferry_vector_decode(ferry_vector **out, const void *buf,
-			      size_t len)
+ferry_err ferry_vector_decode(ferry_vector **out, const void *buf, size_t len)
 {
 	msgpack_unpacked u;
 	const msgpack_object *a;

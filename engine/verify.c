@@ -21,7 +21,7 @@
 
 typedef struct verify_ctx {
 	ferry_node *node;
-	store_txn *txn;	 /* the node, read-only */
+	store_txn *txn; /* the node, read-only */
 	store *scratch;
 	store_txn *stxn; /* the scratch store, writing */
 	uint64_t pending;
@@ -29,9 +29,8 @@ typedef struct verify_ctx {
 	ferry_verify_report *report;
 } verify_ctx;
 
-static ferry_err chain_fail(verify_ctx *v, ferry_err err,
-			    const uint8_t *origin, const char *scope,
-			    uint64_t seq, const char *what)
+static ferry_err chain_fail(verify_ctx *v, ferry_err err, const uint8_t *origin,
+			    const char *scope, uint64_t seq, const char *what)
 {
 	char id[9];
 	node_short_id(id, origin);
@@ -72,8 +71,8 @@ static ferry_err check_chain(verify_ctx *v, store_val ck, store_val cv)
 	changelog_entry e;
 	ferry_err err;
 
-	if (ck.len <= FERRY_PUBLIC_KEY_BYTES ||
-	    ck.len > APPLY_CHAIN_KEY_MAX || cv.len != APPLY_CHAIN_VALUE_BYTES)
+	if (ck.len <= FERRY_PUBLIC_KEY_BYTES || ck.len > APPLY_CHAIN_KEY_MAX ||
+	    cv.len != APPLY_CHAIN_VALUE_BYTES)
 		return node_fail(v->node, FERRY_E_CORRUPT,
 				 "malformed chain record");
 	memcpy(origin, ck.data, FERRY_PUBLIC_KEY_BYTES);
@@ -97,9 +96,8 @@ static ferry_err check_chain(verify_ctx *v, store_val ck, store_val cv)
 	sk = STORE_VAL(start, 16);
 	if (!err)
 		err = store_cursor_get(log, STORE_AT_OR_AFTER, &k, &val);
-	ferry_err serr = err ? err
-			     : store_cursor_get(sigs, STORE_AT_OR_AFTER, &sk,
-						&sv);
+	ferry_err serr =
+		err ? err : store_cursor_get(sigs, STORE_AT_OR_AFTER, &sk, &sv);
 	for (uint64_t s = 1; !err && s <= seq; s++) {
 		uint8_t hash[FERRY_HASH_BYTES];
 		if (k.len != 16 || codec_get_be64(k.data) != id ||
@@ -150,8 +148,8 @@ static ferry_err check_chain(verify_ctx *v, store_val ck, store_val cv)
 			err = FERRY_OK;
 		}
 	}
-	if (!err && seq && memcmp(prev, (const uint8_t *)cv.data + 16,
-				  FERRY_HASH_BYTES))
+	if (!err && seq &&
+	    memcmp(prev, (const uint8_t *)cv.data + 16, FERRY_HASH_BYTES))
 		err = chain_fail(v, FERRY_E_CORRUPT, origin, scope, seq,
 				 "stored head is not the last entry's hash");
 	if (!err && signed_head != seq)
@@ -215,13 +213,13 @@ static ferry_err check_arrivals(verify_ctx *v)
 	while (!err) {
 		if (k.len != 8 || val.len != 16 ||
 		    store_get(v->txn, DB_LOG, val, &entry) != FERRY_OK) {
-			err = node_fail(v->node, FERRY_E_CORRUPT,
-					"arrival cursor %llu names no log "
-					"entry",
-					k.len == 8 ? (unsigned long long)
-							     codec_get_be64(
-								     k.data)
-						   : 0ULL);
+			err = node_fail(
+				v->node, FERRY_E_CORRUPT,
+				"arrival cursor %llu names no log "
+				"entry",
+				k.len == 8 ? (unsigned long long)codec_get_be64(
+						     k.data)
+					   : 0ULL);
 			break;
 		}
 		last = codec_get_be64(k.data);
@@ -264,7 +262,8 @@ static ferry_err count_scratch(verify_ctx *v)
 			sep = memchr(k.data, 0, k.len);
 			sep = sep ? memchr(sep + 1, 0,
 					   k.len - (size_t)(sep + 1 -
-							    (const char *)k.data))
+							    (const char *)
+								    k.data))
 				  : NULL;
 			if (!sep) {
 				err = FERRY_E_CORRUPT;
@@ -272,7 +271,8 @@ static ferry_err count_scratch(verify_ctx *v)
 			}
 			len = (size_t)(sep - (const char *)k.data);
 		}
-		if (glen && (err || len != glen || memcmp(group, k.data, len))) {
+		if (glen &&
+		    (err || len != glen || memcmp(group, k.data, len))) {
 			uint8_t be[8];
 			codec_put_be64(be, n);
 			ferry_err perr = store_put(v->stxn, DB_COUNTS,
@@ -326,9 +326,11 @@ static ferry_err compare_db(verify_ctx *v, store_db db, int zero_ok,
 	ea = store_cursor_get(a, STORE_FIRST, &ak, &av);
 	eb = store_cursor_get(b, STORE_FIRST, &bk, &bv);
 	for (;;) {
-		while (zero_ok && !ea && av.len == 8 && !memcmp(av.data, zero, 8))
+		while (zero_ok && !ea && av.len == 8 &&
+		       !memcmp(av.data, zero, 8))
 			ea = store_cursor_get(a, STORE_NEXT, &ak, &av);
-		while (zero_ok && !eb && bv.len == 8 && !memcmp(bv.data, zero, 8))
+		while (zero_ok && !eb && bv.len == 8 &&
+		       !memcmp(bv.data, zero, 8))
 			eb = store_cursor_get(b, STORE_NEXT, &bk, &bv);
 		if (ea == FERRY_E_NOT_FOUND && eb == FERRY_E_NOT_FOUND)
 			break;
@@ -419,7 +421,8 @@ ferry_err ferry_verify(ferry_node *node, ferry_verify_report *report)
 	if (!err)
 		err = count_scratch(&v);
 	if (!err)
-		err = compare_db(&v, DB_RECORDS, 0, "records", &report->records);
+		err = compare_db(&v, DB_RECORDS, 0, "records",
+				 &report->records);
 	if (!err)
 		err = compare_db(&v, DB_COUNTS, 1, "live counts", NULL);
 	if (err && !node_has_error(node))

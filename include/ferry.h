@@ -54,7 +54,7 @@ extern "C" {
 	X(E_BAD_SIGNATURE, -9, "signature does not verify")                    \
 	X(E_BAD_LINK, -10, "hash chain link broken")                           \
 	X(E_GAP, -11, "sequence gap in change log")                            \
-	X(E_FORK, -12, "conflicting history for an already held sequence")    \
+	X(E_FORK, -12, "conflicting history for an already held sequence")     \
 	X(E_UNKNOWN_ORIGIN, -13, "origin is not trusted")                      \
 	X(E_CLOCK_DRIFT, -14, "timestamp too far ahead of the local clock")    \
 	X(E_KEY_FILE, -15, "node key file missing, unreadable or unsafe")      \
@@ -174,7 +174,9 @@ typedef struct ferry_node_options {
 } ferry_node_options;
 
 #define FERRY_NODE_OPTIONS_INIT                                                \
-	{ FERRY_NODE_OPTIONS_VERSION, 0, 0, 0, 0, 0, NULL, NULL }
+	{                                                                      \
+		FERRY_NODE_OPTIONS_VERSION, 0, 0, 0, 0, 0, NULL, NULL          \
+	}
 
 /* Open (creating if needed) the node in directory `dir`.
  *
@@ -318,7 +320,7 @@ typedef int (*ferry_scan_cb)(const ferry_record *rec, void *payload);
 typedef struct ferry_scan_options {
 	const char *prefix; /* only keys starting with this; NULL = all */
 	const char *after;  /* only keys > this (for paging); NULL = none */
-	uint64_t limit;     /* stop after this many records; 0 = no limit */
+	uint64_t limit;	    /* stop after this many records; 0 = no limit */
 } ferry_scan_options;
 
 /* Visit the live records of a collection. A read snapshot is held during
@@ -434,8 +436,7 @@ ferry_err ferry_vector_encode(void **out, size_t *out_len,
 
 /* Decode msgpack bytes; bounded, never trusts counts.
  * Errors: FERRY_E_MALFORMED, FERRY_E_LIMIT, FERRY_E_NOMEM. */
-ferry_err ferry_vector_decode(ferry_vector **out, const void *buf,
-			      size_t len);
+ferry_err ferry_vector_decode(ferry_vector **out, const void *buf, size_t len);
 
 void ferry_vector_free(ferry_vector *vec);
 
@@ -471,7 +472,9 @@ typedef struct ferry_export_options {
 } ferry_export_options;
 
 #define FERRY_EXPORT_OPTIONS_INIT                                              \
-	{ FERRY_EXPORT_OPTIONS_VERSION, 0, NULL, 0, NULL, NULL }
+	{                                                                      \
+		FERRY_EXPORT_OPTIONS_VERSION, 0, NULL, 0, NULL, NULL           \
+	}
 
 /* Plan an export of everything `node` holds beyond `remote` (NULL = an
  * empty vector: everything). Segments start where the remote's chain ends
@@ -517,12 +520,15 @@ typedef int (*ferry_segment_filter)(const uint8_t *origin, const char *scope,
 				    void *payload);
 
 typedef struct ferry_apply_options {
-	unsigned int version; /* FERRY_APPLY_OPTIONS_VERSION */
+	unsigned int version;	     /* FERRY_APPLY_OPTIONS_VERSION */
 	ferry_segment_filter filter; /* NULL = accept all */
 	void *filter_payload;
 } ferry_apply_options;
 
-#define FERRY_APPLY_OPTIONS_INIT { FERRY_APPLY_OPTIONS_VERSION, NULL, NULL }
+#define FERRY_APPLY_OPTIONS_INIT                                               \
+	{                                                                      \
+		FERRY_APPLY_OPTIONS_VERSION, NULL, NULL                        \
+	}
 
 /* Verify and apply one batch (as produced by ferry_export_next()) in one
  * LMDB transaction. For each segment: it must link to the held chain (or
@@ -543,8 +549,8 @@ ferry_err ferry_sync_apply(ferry_node *node, const void *batch, size_t len,
 /* ferry_sync_apply() with options (a per-segment filter). opts may be NULL.
  * Errors: as ferry_sync_apply(); FERRY_E_VERSION for an unknown
  *         opts->version. */
-ferry_err ferry_sync_apply_with(ferry_node *node, const void *batch,
-				size_t len, const ferry_apply_options *opts,
+ferry_err ferry_sync_apply_with(ferry_node *node, const void *batch, size_t len,
+				const ferry_apply_options *opts,
 				ferry_apply_stats *stats);
 
 /* What a batch holds, without verifying it: one call per segment. */
@@ -589,8 +595,7 @@ ferry_err ferry_kv_get(void **out, size_t *out_len, ferry_node *node,
 		       const char *table, const char *key);
 
 /* Errors: FERRY_E_NOT_FOUND if absent. */
-ferry_err ferry_kv_delete(ferry_node *node, const char *table,
-			  const char *key);
+ferry_err ferry_kv_delete(ferry_node *node, const char *table, const char *key);
 
 /* Called per entry in key order; pointers valid during the call. Return
  * non-zero to stop. */
@@ -628,11 +633,11 @@ typedef struct ferry_verify_report {
 ferry_err ferry_verify(ferry_node *node, ferry_verify_report *report);
 
 typedef struct ferry_status {
-	uint64_t changes;       /* entries in the log */
-	uint64_t last_cursor;   /* newest arrival cursor */
-	uint64_t conflicts;     /* entries in the conflict log */
-	ferry_hlc clock;        /* last persisted HLC */
-	uint64_t store_bytes;   /* size of the data file */
+	uint64_t changes;     /* entries in the log */
+	uint64_t last_cursor; /* newest arrival cursor */
+	uint64_t conflicts;   /* entries in the conflict log */
+	ferry_hlc clock;      /* last persisted HLC */
+	uint64_t store_bytes; /* size of the data file */
 } ferry_status;
 
 ferry_err ferry_status_get(ferry_status *out, ferry_node *node);

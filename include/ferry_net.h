@@ -46,8 +46,8 @@ typedef struct ferry_net_options {
 	const char *listen;
 	/* Non-zero: do not dial the node's configured peers. */
 	int no_dial;
-	uint32_t heartbeat_ms;	 /* 0 = 5000 */
-	size_t max_frame_bytes;	 /* 0 = 1 MiB + 64 KiB */
+	uint32_t heartbeat_ms;	  /* 0 = 5000 */
+	size_t max_frame_bytes;	  /* 0 = 1 MiB + 64 KiB */
 	uint32_t backoff_base_ms; /* 0 = 500 */
 	uint32_t backoff_cap_ms;  /* 0 = 30000 */
 	/* How often to look for commits by other processes; 0 = 2 ms. */
@@ -59,8 +59,10 @@ typedef struct ferry_net_options {
 } ferry_net_options;
 
 #define FERRY_NET_OPTIONS_INIT                                                 \
-	{ FERRY_NET_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0,                   \
-	  FERRY_ORIGINS_VOUCHED, NULL, NULL }
+	{                                                                      \
+		FERRY_NET_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0,             \
+			FERRY_ORIGINS_VOUCHED, NULL, NULL                      \
+	}
 
 /* Set up networking for `node` (which must outlive the ferry_net): bind
  * the listening socket if asked. Nothing runs until ferry_net_run().
@@ -91,20 +93,20 @@ void ferry_net_free(ferry_net *net);
  * valid during the callback. */
 typedef struct ferry_peer_info {
 	int has_id;
-	const uint8_t *id;   /* FERRY_PUBLIC_KEY_BYTES, when has_id */
-	const char *name;    /* from the trust list, "" if unknown */
-	const char *url;     /* dialed URL, "" for inbound connections */
-	int online;	     /* connected and authenticated */
-	int stale;	     /* marked online, but not updated for 15 s: the
-				serving process is gone */
+	const uint8_t *id; /* FERRY_PUBLIC_KEY_BYTES, when has_id */
+	const char *name;  /* from the trust list, "" if unknown */
+	const char *url;   /* dialed URL, "" for inbound connections */
+	int online;	   /* connected and authenticated */
+	int stale;	   /* marked online, but not updated for 15 s: the
+			      serving process is gone */
 	uint64_t updated_ms;
-	uint64_t connected_ms;	/* last handshake */
-	uint64_t last_sync_ms;	/* last time both directions caught up */
-	uint64_t pending_send;	/* changes queued for the peer */
-	uint64_t pending_recv;	/* changes the peer has queued for us */
+	uint64_t connected_ms;	 /* last handshake */
+	uint64_t last_sync_ms;	 /* last time both directions caught up */
+	uint64_t pending_send;	 /* changes queued for the peer */
+	uint64_t pending_recv;	 /* changes the peer has queued for us */
 	uint64_t sent, received; /* changes, serving process's lifetime */
-	uint64_t refused_in;	/* segments we refused from the peer */
-	uint64_t refused_out;	/* segments the peer refused from us */
+	uint64_t refused_in;	 /* segments we refused from the peer */
+	uint64_t refused_out;	 /* segments the peer refused from us */
 	const char *last_refusal;
 	const char *last_error;
 	uint64_t last_error_ms;
@@ -123,7 +125,7 @@ ferry_err ferry_net_peers(ferry_node *node, ferry_peer_cb cb, void *payload);
 
 /* Progress of a one-shot sync, for progress bars. */
 typedef struct ferry_sync_progress {
-	uint64_t sent, received;	   /* changes so far */
+	uint64_t sent, received;	     /* changes so far */
 	uint64_t pending_send, pending_recv; /* changes still to go */
 	double seconds;
 } ferry_sync_progress;
@@ -140,8 +142,9 @@ typedef void (*ferry_sync_progress_cb)(const ferry_sync_progress *p,
  *         data errors from applying; the detail is in *errdetail. */
 ferry_err ferry_net_sync_once(ferry_sync_progress *report, ferry_node *node,
 			      const char *url, const ferry_net_options *opts,
-			      uint32_t timeout_ms, ferry_sync_progress_cb progress,
-			      void *payload, char **errdetail);
+			      uint32_t timeout_ms,
+			      ferry_sync_progress_cb progress, void *payload,
+			      char **errdetail);
 
 #ifdef __cplusplus
 }

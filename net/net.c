@@ -36,8 +36,8 @@ typedef struct dial {
 	char url[TRUST_MAX_URL_BYTES + 1];
 	struct conn *conn; /* while connected */
 	int connecting;
-	int keep;	    /* still configured (reload marks) */
-	uint32_t attempts;  /* failures since the last handshake */
+	int keep;	   /* still configured (reload marks) */
+	uint32_t attempts; /* failures since the last handshake */
 	uint64_t next_try_ms;
 	peer_status status; /* while not connected */
 	int status_dirty;
@@ -470,8 +470,8 @@ ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 			  const ferry_net_options *opts, char **errdetail)
 {
 	ferry_net_options defaults = FERRY_NET_OPTIONS_INIT;
-	transport_handler h = {opened, message, writable, closed,
-			       dial_failed, tick, NULL};
+	transport_handler h = {opened,	    message, writable, closed,
+			       dial_failed, tick,    NULL};
 	char detail[256] = "";
 	ferry_net *net;
 	ferry_err err;
@@ -593,8 +593,8 @@ ferry_err ferry_net_sync_once(ferry_sync_progress *report, ferry_node *node,
 			      ferry_sync_progress_cb progress, void *payload,
 			      char **errdetail)
 {
-	ferry_net_options o = opts ? *opts : (ferry_net_options)
-						     FERRY_NET_OPTIONS_INIT;
+	ferry_net_options o =
+		opts ? *opts : (ferry_net_options)FERRY_NET_OPTIONS_INIT;
 	ferry_sync_progress p, last = {0};
 	uint64_t started = now_ms(), last_change = started, last_report = 0;
 	ferry_net *net;

@@ -141,8 +141,7 @@ static void short_hex(char out[9], const uint8_t *id)
 /* Outgoing queue                                                           */
 /* ------------------------------------------------------------------------ */
 
-static ferry_err enqueue(session *s, const void *data, size_t len,
-			 int encrypt)
+static ferry_err enqueue(session *s, const void *data, size_t len, int encrypt)
 {
 	out_msg *m = malloc(sizeof(*m) + len);
 	if (!m)
@@ -209,12 +208,12 @@ void session_close(session *s, unsigned code, const char *reason)
 }
 
 /* Close for a fault of the peer's, recording it as the last error. */
-static ferry_err fail(session *s, ferry_err err, unsigned code,
-		      uint64_t now_ms, const char *fmt, ...)
+static ferry_err fail(session *s, ferry_err err, unsigned code, uint64_t now_ms,
+		      const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-static ferry_err fail(session *s, ferry_err err, unsigned code,
-		      uint64_t now_ms, const char *fmt, ...)
+static ferry_err fail(session *s, ferry_err err, unsigned code, uint64_t now_ms,
+		      const char *fmt, ...)
 {
 	char reason[256];
 	va_list ap;
@@ -265,7 +264,8 @@ static void free_trust(session *s)
 static int collect_trust(const trust_entry *e, void *payload)
 {
 	session *s = payload;
-	trust_entry *grown = realloc(s->trust, (s->ntrust + 1) * sizeof(*grown));
+	trust_entry *grown =
+		realloc(s->trust, (s->ntrust + 1) * sizeof(*grown));
 	if (!grown)
 		return 1;
 	s->trust = grown;
@@ -274,7 +274,8 @@ static int collect_trust(const trust_entry *e, void *payload)
 	memcpy(t->id, e->id, sizeof(t->id));
 	memcpy(t->name, e->name, sizeof(t->name));
 	t->added_ms = e->added_ms;
-	if (grant_copy(&t->read, &e->read) || grant_copy(&t->write, &e->write)) {
+	if (grant_copy(&t->read, &e->read) ||
+	    grant_copy(&t->write, &e->write)) {
 		trust_entry_clear(t);
 		return 1;
 	}
@@ -344,8 +345,9 @@ static int refuse_segment(const uint8_t *origin, const char *scope,
 	} else {
 		char pid[9];
 		short_hex(pid, s->peer_id);
-		snprintf(reason, reason_len, "peer %s (%s) may not write scope %s",
-			 pid, s->peer.name, scope);
+		snprintf(reason, reason_len,
+			 "peer %s (%s) may not write scope %s", pid,
+			 s->peer.name, scope);
 	}
 	/* Remember it for the ACK, once per chain per batch. */
 	for (size_t i = 0; i < s->nrefusals; i++)
@@ -353,8 +355,8 @@ static int refuse_segment(const uint8_t *origin, const char *scope,
 			    FERRY_PUBLIC_KEY_BYTES) &&
 		    !strcmp(s->refusals[i].scope, scope))
 			return 1;
-	refusal *grown = realloc(s->refusals,
-				 (s->nrefusals + 1) * sizeof(*grown));
+	refusal *grown =
+		realloc(s->refusals, (s->nrefusals + 1) * sizeof(*grown));
 	if (grown) {
 		s->refusals = grown;
 		refusal *r = &grown[s->nrefusals++];
@@ -408,8 +410,8 @@ static ferry_err queue_vector(session *s)
 	if (!err)
 		err = ferry_vector_encode(&buf, &len, mine);
 	if (!err)
-		err = enqueue_scratch(s, frame_encode_vector(&s->scratch, buf,
-							     len));
+		err = enqueue_scratch(
+			s, frame_encode_vector(&s->scratch, buf, len));
 	free(buf);
 	ferry_vector_free(all);
 	ferry_vector_free(mine);
@@ -549,10 +551,9 @@ static ferry_err on_batch(session *s, const frame *f, uint64_t now_ms)
 				    &opts, &st);
 	if (err == FERRY_E_GAP) {
 		/* Not bad data: the peer's picture of us is stale. */
-		err = enqueue_scratch(s, frame_encode_ack(&s->scratch,
-							  s->recv_batch_no,
-							  FRAME_ACK_RESYNC, 0,
-							  0, NULL, 0));
+		err = enqueue_scratch(
+			s, frame_encode_ack(&s->scratch, s->recv_batch_no,
+					    FRAME_ACK_RESYNC, 0, 0, NULL, 0));
 		return err ? err : queue_vector(s);
 	}
 	if (err)
@@ -575,11 +576,10 @@ static ferry_err on_batch(session *s, const frame *f, uint64_t now_ms)
 		ferry_utf8_trim(s->status.last_refusal);
 		s->status_dirty = 1;
 	}
-	err = enqueue_scratch(s, frame_encode_ack(&s->scratch, s->recv_batch_no,
-						  FRAME_ACK_APPLIED,
-						  st.changes_applied,
-						  st.changes_duplicate, list,
-						  s->nrefusals));
+	err = enqueue_scratch(
+		s, frame_encode_ack(&s->scratch, s->recv_batch_no,
+				    FRAME_ACK_APPLIED, st.changes_applied,
+				    st.changes_duplicate, list, s->nrefusals));
 	free(list);
 	/* The peer holds what it sent: never send it back. */
 	advance_estimate(s, f->u.batch.data, f->u.batch.len);
@@ -629,8 +629,8 @@ static ferry_err on_ack(session *s, const frame *f, uint64_t now_ms)
 static ferry_err on_vector(session *s, const frame *f, uint64_t now_ms)
 {
 	ferry_vector *v = NULL;
-	ferry_err err = ferry_vector_decode(&v, f->u.vector.data,
-					    f->u.vector.len);
+	ferry_err err =
+		ferry_vector_decode(&v, f->u.vector.data, f->u.vector.len);
 	if (err)
 		return fail(s, FERRY_E_PROTOCOL, SESSION_CLOSE_PROTOCOL, now_ms,
 			    "malformed VECTOR: %s", ferry_strerror(err));
@@ -738,7 +738,8 @@ static ferry_err on_hello(session *s, const uint8_t *msg, size_t len,
 	if (f.u.hello.max_frame < FRAME_MIN_MAX_FRAME) {
 		frame_clear(&f);
 		return fail(s, FERRY_E_PROTOCOL, SESSION_CLOSE_PROTOCOL, now_ms,
-			    "peer's max_frame is below %d", FRAME_MIN_MAX_FRAME);
+			    "peer's max_frame is below %d",
+			    FRAME_MIN_MAX_FRAME);
 	}
 	memcpy(s->peer_id, f.u.hello.identity, FERRY_PUBLIC_KEY_BYTES);
 	memcpy(s->status.id, s->peer_id, sizeof(s->peer_id));
@@ -769,9 +770,9 @@ static ferry_err on_hello(session *s, const uint8_t *msg, size_t len,
 		return fail(s, err, SESSION_CLOSE_AUTH, now_ms,
 			    "peer's key-exchange key is unusable");
 	uint8_t auth[SECURE_AUTH_MESSAGE_BYTES];
-	secure_auth_message(auth, s->cfg.is_client ? SECURE_ROLE_CLIENT
-						   : SECURE_ROLE_SERVER,
-			    t);
+	secure_auth_message(
+		auth,
+		s->cfg.is_client ? SECURE_ROLE_CLIENT : SECURE_ROLE_SERVER, t);
 	err = ferry_node_sign(s->node, sig, auth, sizeof(auth));
 	if (!err)
 		err = enqueue_scratch(s, frame_encode_auth(&s->scratch, sig));
@@ -992,8 +993,8 @@ int session_caught_up(const session *s)
 {
 	return s->state == STATE_OPEN && s->estimate && !s->plan &&
 	       !s->replan && !s->awaiting_vector &&
-	       s->acked_batch_no == s->next_batch_no &&
-	       s->peer_pending_known && s->peer_pending == 0;
+	       s->acked_batch_no == s->next_batch_no && s->peer_pending_known &&
+	       s->peer_pending == 0;
 }
 
 void session_tick(session *s, uint64_t now_ms)
@@ -1014,8 +1015,8 @@ void session_tick(session *s, uint64_t now_ms)
 		return;
 	}
 	if (now_ms - s->last_tx_ms >= s->cfg.heartbeat_ms && !s->head)
-		enqueue_scratch(s, frame_encode_ping(&s->scratch, FRAME_PING,
-						     now_ms));
+		enqueue_scratch(
+			s, frame_encode_ping(&s->scratch, FRAME_PING, now_ms));
 	if (session_caught_up(s) && s->status.last_sync_ms != now_ms) {
 		s->status.last_sync_ms = now_ms;
 		s->status_dirty = 1;

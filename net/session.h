@@ -27,12 +27,12 @@ typedef enum session_origin_policy {
 
 typedef struct session_config {
 	int is_client;
-	uint32_t heartbeat_ms;	    /* 0 = 5000 */
-	uint32_t handshake_ms;	    /* 0 = 10000 */
-	size_t max_frame;	    /* largest message we accept; 0 = default */
-	unsigned window;	    /* unacknowledged batches; 0 = 4 */
+	uint32_t heartbeat_ms; /* 0 = 5000 */
+	uint32_t handshake_ms; /* 0 = 10000 */
+	size_t max_frame;      /* largest message we accept; 0 = default */
+	unsigned window;       /* unacknowledged batches; 0 = 4 */
 	session_origin_policy origin_policy;
-	const char *url;	    /* dialed URL, NULL for inbound */
+	const char *url; /* dialed URL, NULL for inbound */
 } session_config;
 
 #define SESSION_DEFAULT_MAX_FRAME (FERRY_DEFAULT_BATCH_BYTES + 65536)

@@ -43,10 +43,9 @@ typedef struct transport_handler {
 /* Create the loop; listen on "ADDR:PORT" if `listen` is non-empty.
  * Errors: FERRY_E_INVALID (address), FERRY_E_NETWORK (bind), with a
  * reason in `detail`. */
-ferry_err transport_new(transport **out, const char *listen,
-			size_t max_message, uint32_t tick_ms,
-			const transport_handler *h, char *detail,
-			size_t detail_len);
+ferry_err transport_new(transport **out, const char *listen, size_t max_message,
+			uint32_t tick_ms, const transport_handler *h,
+			char *detail, size_t detail_len);
 
 /* "ADDR:PORT" actually listened on, or "". */
 const char *transport_address(const transport *t);

@@ -230,7 +230,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (c) {
 			if (c->opened)
 				t->h.closed(c, c->ctx,
-					    c->close_code ? c->close_code : 1006,
+					    c->close_code ? c->close_code
+							  : 1006,
 					    c->close_reason);
 			else
 				fail_dial(c, "connection closed during the "
@@ -257,8 +258,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 }
 
 /* "ADDR:PORT" -> address and port. */
-static int split_address(const char *s, char *addr, size_t addr_len,
-			 int *port)
+static int split_address(const char *s, char *addr, size_t addr_len, int *port)
 {
 	const char *colon = strrchr(s, ':');
 	char *end;
@@ -274,10 +274,9 @@ static int split_address(const char *s, char *addr, size_t addr_len,
 	return 0;
 }
 
-ferry_err transport_new(transport **out, const char *listen,
-			size_t max_message, uint32_t tick_ms,
-			const transport_handler *h, char *detail,
-			size_t detail_len)
+ferry_err transport_new(transport **out, const char *listen, size_t max_message,
+			uint32_t tick_ms, const transport_handler *h,
+			char *detail, size_t detail_len)
 {
 	struct lws_context_creation_info info;
 	char addr[64] = "";

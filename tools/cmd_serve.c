@@ -42,8 +42,8 @@ static int parse_policy(struct cli *cli, const char *text,
 	else if (!strcmp(text, "listed"))
 		*out = FERRY_ORIGINS_LISTED;
 	else
-		return cli_usage(cli, "--origins takes vouched or listed, not %s",
-				 text);
+		return cli_usage(
+			cli, "--origins takes vouched or listed, not %s", text);
 	return CLI_EXIT_OK;
 }
 
@@ -160,8 +160,8 @@ static void show_progress(const ferry_sync_progress *p, void *payload)
 {
 	static double last_line = -1;
 	int tty = *(const int *)payload;
-	uint64_t total = p->sent + p->received + p->pending_send +
-			 p->pending_recv;
+	uint64_t total =
+		p->sent + p->received + p->pending_send + p->pending_recv;
 	uint64_t done = p->sent + p->received;
 	if (tty) {
 		int width = 30, fill = total ? (int)(width * done / total) : 0;
@@ -235,7 +235,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 				  "add ID --name NAME --read SCOPES --write "
 				  "SCOPES (ferry id prints a node's id)"
 			: err == FERRY_E_NETWORK
-				? "is the other node running `ferry serve`, and "
+				? "is the other node running `ferry serve`, "
+				  "and "
 				  "is the URL right (ws://HOST:PORT)?"
 				: NULL;
 		rc = cli_fail_msg(hint, "sync with %s failed: %s: %s",
@@ -246,10 +247,11 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	}
 	free(detail);
 	if (cli->json)
-		return cli_print_json(json_pack(
-			"{s:s, s:I, s:I, s:f}", "url", argv[optind], "sent",
-			(json_int_t)report.sent, "received",
-			(json_int_t)report.received, "seconds", report.seconds));
+		return cli_print_json(
+			json_pack("{s:s, s:I, s:I, s:f}", "url", argv[optind],
+				  "sent", (json_int_t)report.sent, "received",
+				  (json_int_t)report.received, "seconds",
+				  report.seconds));
 	printf("synced with %s: sent %llu, received %llu changes in %.2f s\n",
 	       argv[optind], (unsigned long long)report.sent,
 	       (unsigned long long)report.received, report.seconds);
