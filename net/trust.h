@@ -64,11 +64,9 @@ typedef struct peer_status {
 
 ferry_err peer_status_put(ferry_node *node, const peer_status *st);
 /* Errors: FERRY_E_NOT_FOUND. */
-ferry_err peer_status_get(ferry_node *node, const char *key,
-			  peer_status *out);
+ferry_err peer_status_get(ferry_node *node, const char *key, peer_status *out);
 typedef int (*peer_status_cb)(const peer_status *st, void *payload);
-ferry_err peer_status_list(ferry_node *node, peer_status_cb cb,
-			   void *payload);
+ferry_err peer_status_list(ferry_node *node, peer_status_cb cb, void *payload);
 
 /* The table key for a peer id ("<hex>") or an unreached URL ("url:<URL>"). */
 void peer_status_key_id(char *out, size_t len, const uint8_t *id);
