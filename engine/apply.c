@@ -224,15 +224,31 @@ static void record_loss(const merge_loss *loss, void *payload)
 	msgpack_sbuffer_destroy(&buf);
 }
 
+ferry_err apply_record_split(apply_record_value *out, const void *buf,
+			     size_t len)
+{
+	const uint8_t *trailer;
+	if (len < APPLY_RECORD_TRAILER_BYTES)
+		return FERRY_E_CORRUPT;
+	out->state = buf;
+	out->state_len = len - APPLY_RECORD_TRAILER_BYTES;
+	trailer = (const uint8_t *)buf + out->state_len;
+	out->created_cursor = codec_get_be64(trailer);
+	out->changed_cursor = codec_get_be64(trailer + 8);
+	return FERRY_OK;
+}
+
 ferry_err apply_merge_record(store_txn *txn, const char *scope,
 			     const changelog_entry *e,
 			     const uint8_t origin[FERRY_PUBLIC_KEY_BYTES],
-			     msgpack_sbuffer *scratch, size_t max_record,
-			     int *live_delta, merge_loss_fn on_loss,
-			     void *payload)
+			     uint64_t cursor, msgpack_sbuffer *scratch,
+			     size_t max_record, int *live_delta,
+			     merge_loss_fn on_loss, void *payload)
 {
 	char key[APPLY_RECORD_KEY_MAX];
 	size_t klen = apply_record_key(key, scope, e->collection, e->key);
+	apply_record_value old = {NULL, 0, 0, 0};
+	uint8_t trailer[APPLY_RECORD_TRAILER_BYTES];
 	merge_state st;
 	merge_stamp stamp;
 	store_val v;
@@ -246,7 +262,9 @@ ferry_err apply_merge_record(store_txn *txn, const char *scope,
 	} else if (err) {
 		return err;
 	} else {
-		err = merge_state_decode(&st, v.data, v.len);
+		err = apply_record_split(&old, v.data, v.len);
+		if (!err)
+			err = merge_state_decode(&st, old.state, old.state_len);
 		if (err)
 			return err;
 		was_live = merge_state_live(&st);
@@ -259,16 +277,23 @@ ferry_err apply_merge_record(store_txn *txn, const char *scope,
 	else
 		err = merge_delete(&st, &stamp, &changed, on_loss, payload);
 	if (!err && changed) {
+		int live = merge_state_live(&st);
 		scratch->size = 0;
 		err = merge_state_encode(scratch, &st);
 		if (!err && max_record && scratch->size > max_record)
 			err = FERRY_E_LIMIT;
+		codec_put_be64(trailer, live && !was_live ? cursor
+							  : old.created_cursor);
+		codec_put_be64(trailer + 8, cursor);
+		if (!err && msgpack_sbuffer_write(scratch, (const char *)trailer,
+						  sizeof(trailer)))
+			err = FERRY_E_NOMEM;
 		if (!err)
 			err = store_put(
 				txn, DB_RECORDS, STORE_VAL(key, klen),
 				STORE_VAL(scratch->data, scratch->size));
 		if (!err)
-			*live_delta = merge_state_live(&st) - was_live;
+			*live_delta = live - was_live;
 	}
 	merge_state_clear(&st);
 	return err;
@@ -303,6 +328,7 @@ ferry_err apply_entry(apply_ctx *ctx, apply_chain *chain,
 	ctx->cur_entry = e;
 	ctx->loss_err = FERRY_OK;
 	err = apply_merge_record(ctx->txn, chain->scope, e, chain->origin,
+				 ctx->arrival,
 				 &ctx->scratch,
 				 local ? FERRY_MAX_RECORD_BYTES : 0, &delta,
 				 local ? NULL : record_loss, ctx);

@@ -94,13 +94,30 @@ ferry_err apply_commit(apply_ctx *ctx);
 void apply_abort(apply_ctx *ctx);
 
 /* Merge one entry into DB_RECORDS of `txn` (also used by ferry_verify on a
- * scratch store). `live_delta` gets -1, 0 or +1. */
+ * scratch store), as the change with arrival `cursor`. `live_delta` gets
+ * -1, 0 or +1. */
 ferry_err apply_merge_record(store_txn *txn, const char *scope,
 			     const changelog_entry *e,
 			     const uint8_t origin[FERRY_PUBLIC_KEY_BYTES],
-			     msgpack_sbuffer *scratch, size_t max_record,
-			     int *live_delta, merge_loss_fn on_loss,
-			     void *payload);
+			     uint64_t cursor, msgpack_sbuffer *scratch,
+			     size_t max_record, int *live_delta,
+			     merge_loss_fn on_loss, void *payload);
+
+/* A DB_RECORDS value is the canonical merged state (merge.h) followed by a
+ * node-local trailer: be64 cursor at which the record last became live,
+ * be64 cursor of the last change to it. The trailer is not part of the
+ * merged state: digests and verify look at the state only. */
+#define APPLY_RECORD_TRAILER_BYTES 16
+
+typedef struct apply_record_value {
+	const void *state;
+	size_t state_len;
+	uint64_t created_cursor, changed_cursor;
+} apply_record_value;
+
+/* Split a stored value. Errors: FERRY_E_CORRUPT. */
+ferry_err apply_record_split(apply_record_value *out, const void *buf,
+			     size_t len);
 
 /* Record key: scope \0 collection \0 key. Returns its length. */
 size_t apply_record_key(char *out, const char *scope, const char *collection,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv.h"
 #include "node.h"
 
 #define KV_MAX_TABLE_BYTES 64
@@ -37,42 +38,61 @@ static ferry_err kv_key(ferry_node *node, char *out, size_t *len,
 	return FERRY_OK;
 }
 
-/* One write transaction: put (value != NULL) or delete, and bump the
- * generation. */
-static ferry_err kv_change(ferry_node *node, const char *table, const char *key,
-			   const void *value, size_t len)
+ferry_err kv_check(ferry_node *node, const char *table, const char *key,
+		   size_t len)
 {
 	char k[KV_KEY_MAX];
 	size_t klen;
+	ferry_err err = kv_key(node, k, &klen, table, key);
+	if (!err && len > FERRY_MAX_VALUE_BYTES)
+		err = node_fail(node, FERRY_E_LIMIT,
+				"kv value of %zu bytes; the limit "
+				"FERRY_MAX_VALUE_BYTES is %d",
+				len, FERRY_MAX_VALUE_BYTES);
+	return err;
+}
+
+ferry_err kv_write(store_txn *txn, const char *table, const char *key,
+		   const void *value, size_t len)
+{
+	char k[KV_KEY_MAX];
+	char gen_key[sizeof(META_KV_GENERATION) + KV_MAX_TABLE_BYTES];
+	size_t t = strlen(table), klen = t + 1 + strlen(key);
 	uint64_t gen = 0;
+	ferry_err err;
+
+	memcpy(k, table, t + 1);
+	memcpy(k + t + 1, key, klen - t - 1);
+	if (value)
+		err = store_put(txn, DB_KV, STORE_VAL(k, klen),
+				STORE_VAL(value, len));
+	else
+		err = store_del(txn, DB_KV, STORE_VAL(k, klen));
+	snprintf(gen_key, sizeof(gen_key), "%s%s", META_KV_GENERATION, table);
+	if (!err)
+		err = meta_get_u64(txn, gen_key, &gen);
+	if (!err)
+		err = meta_put_u64(txn, gen_key, gen + 1);
+	return err;
+}
+
+/* One write transaction: put (value != NULL) or delete. */
+static ferry_err kv_change(ferry_node *node, const char *table, const char *key,
+			   const void *value, size_t len)
+{
 	store_txn *txn;
 	ferry_err err;
 
 	if (!node)
 		return FERRY_E_INVALID;
 	node_clear_error(node);
-	err = kv_key(node, k, &klen, table, key);
+	err = kv_check(node, table, key, value ? len : 0);
 	if (err)
 		return err;
-	if (value && len > FERRY_MAX_VALUE_BYTES)
-		return node_fail(node, FERRY_E_LIMIT,
-				 "kv value of %zu bytes; the limit "
-				 "FERRY_MAX_VALUE_BYTES is %d",
-				 len, FERRY_MAX_VALUE_BYTES);
 	err = store_begin(&txn, node->store, 1);
 	if (err)
 		return node_store_fail(node, err, "changing a kv table");
-	if (value)
-		err = store_put(txn, DB_KV, STORE_VAL(k, klen),
-				STORE_VAL(value, len));
-	else
-		err = store_del(txn, DB_KV, STORE_VAL(k, klen));
-	char gen_key[sizeof(META_KV_GENERATION) + KV_MAX_TABLE_BYTES];
-	snprintf(gen_key, sizeof(gen_key), "%s%s", META_KV_GENERATION, table);
-	if (!err)
-		err = meta_get_u64(txn, gen_key, &gen);
-	if (!err)
-		err = meta_put_u64(txn, gen_key, gen + 1);
+	err = kv_write(txn, table, key, value, len);
 	if (err) {
 		store_abort(txn);
 		if (err == FERRY_E_NOT_FOUND)

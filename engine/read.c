@@ -14,6 +14,7 @@ struct ferry_record {
 	char key[FERRY_MAX_KEY_BYTES + 1];
 	merge_state state;
 	ferry_field_info *fields;
+	uint64_t created_cursor, changed_cursor;
 };
 
 static ferry_err check_names(ferry_node *node, const char *scope,
@@ -44,11 +45,16 @@ static ferry_err record_from_state(ferry_record *rec, const char *scope,
 				   const char *collection, const char *key,
 				   size_t key_len, store_val v)
 {
+	apply_record_value rv;
 	ferry_err err;
 	memset(rec, 0, sizeof(*rec));
-	err = merge_state_decode(&rec->state, v.data, v.len);
+	err = apply_record_split(&rv, v.data, v.len);
+	if (!err)
+		err = merge_state_decode(&rec->state, rv.state, rv.state_len);
 	if (err)
 		return err;
+	rec->created_cursor = rv.created_cursor;
+	rec->changed_cursor = rv.changed_cursor;
 	if (!merge_state_live(&rec->state))
 		return FERRY_E_NOT_FOUND;
 	snprintf(rec->scope, sizeof(rec->scope), "%s", scope);
@@ -134,6 +140,15 @@ const char *ferry_record_collection(const ferry_record *rec)
 const char *ferry_record_scope(const ferry_record *rec)
 {
 	return rec->scope;
+}
+
+void ferry_record_cursors(const ferry_record *rec, uint64_t *created,
+			  uint64_t *changed)
+{
+	if (created)
+		*created = rec->created_cursor;
+	if (changed)
+		*changed = rec->changed_cursor;
 }
 
 size_t ferry_record_field_count(const ferry_record *rec)
@@ -576,8 +591,13 @@ ferry_err ferry_digest(uint8_t out[FERRY_HASH_BYTES], ferry_node *node,
 	while (!err) {
 		if (plen && (k.len < plen || memcmp(k.data, prefix, plen)))
 			break;
+		apply_record_value rv;
+		if (apply_record_split(&rv, v.data, v.len)) {
+			err = FERRY_E_CORRUPT;
+			break;
+		}
 		digest_part(&h, k.data, k.len);
-		digest_part(&h, v.data, v.len);
+		digest_part(&h, rv.state, rv.state_len);
 		err = store_cursor_get(cur, STORE_NEXT, &k, &v);
 	}
 	store_cursor_close(cur);

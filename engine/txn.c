@@ -8,6 +8,7 @@
 
 #include "apply.h"
 #include "codec.h"
+#include "kv.h"
 
 /* Sign the chain head at least this often within one commit, so exports
  * can cut segments well below FERRY_DEFAULT_BATCH_BYTES. */
@@ -21,11 +22,20 @@ typedef struct txn_write {
 	char *blob; /* names and canonical values */
 } txn_write;
 
+/* A kv write that commits with the data (ferry_txn_kv_put). */
+typedef struct txn_kv {
+	char *table, *key;
+	void *value;
+	size_t len;
+} txn_kv;
+
 struct ferry_txn {
 	ferry_node *node;
 	txn_write *writes;
 	size_t nwrites, cap;
 	size_t bytes;
+	txn_kv *kv;
+	size_t nkv;
 };
 
 ferry_err ferry_txn_begin(ferry_txn **out, ferry_node *node)
@@ -59,7 +69,45 @@ void ferry_txn_abort(ferry_txn *txn)
 	for (size_t i = 0; i < txn->nwrites; i++)
 		write_free(&txn->writes[i]);
 	free(txn->writes);
+	for (size_t i = 0; i < txn->nkv; i++) {
+		free(txn->kv[i].table);
+		free(txn->kv[i].key);
+		free(txn->kv[i].value);
+	}
+	free(txn->kv);
 	free(txn);
+}
+
+ferry_err ferry_txn_kv_put(ferry_txn *txn, const char *table,
+			   const char *key, const void *value, size_t len)
+{
+	txn_kv *grown, *kv;
+	ferry_err err;
+	if (!txn || (!value && len))
+		return FERRY_E_INVALID;
+	node_clear_error(txn->node);
+	err = kv_check(txn->node, table, key, len);
+	if (err)
+		return err;
+	grown = realloc(txn->kv, (txn->nkv + 1) * sizeof(*grown));
+	if (!grown)
+		return FERRY_E_NOMEM;
+	txn->kv = grown;
+	kv = &grown[txn->nkv];
+	kv->table = strdup(table);
+	kv->key = strdup(key);
+	kv->value = malloc(len ? len : 1);
+	kv->len = len;
+	if (!kv->table || !kv->key || !kv->value) {
+		free(kv->table);
+		free(kv->key);
+		free(kv->value);
+		return FERRY_E_NOMEM;
+	}
+	if (len)
+		memcpy(kv->value, value, len);
+	txn->nkv++;
+	return FERRY_OK;
 }
 
 static ferry_err check_target(ferry_txn *txn, const char *scope,
@@ -303,13 +351,20 @@ static ferry_err commit_write(apply_ctx *ctx, const txn_write *w,
 
 ferry_err ferry_txn_commit(ferry_txn *txn)
 {
+	return ferry_txn_commit_cursor(txn, NULL);
+}
+
+ferry_err ferry_txn_commit_cursor(ferry_txn *txn, uint64_t *last_cursor)
+{
 	apply_ctx ctx;
 	msgpack_sbuffer raw;
 	ferry_err err;
 
+	if (last_cursor)
+		*last_cursor = 0;
 	if (!txn)
 		return FERRY_E_INVALID;
-	if (txn->nwrites == 0) {
+	if (txn->nwrites == 0 && txn->nkv == 0) {
 		ferry_txn_abort(txn);
 		return FERRY_OK;
 	}
@@ -320,10 +375,19 @@ ferry_err ferry_txn_commit(ferry_txn *txn)
 	for (size_t i = 0; i < ctx.nchains && !err; i++)
 		if (ctx.chains[i].signed_seq != ctx.chains[i].seq)
 			err = sign_head(&ctx, &ctx.chains[i]);
+	for (size_t i = 0; i < txn->nkv && !err; i++) {
+		const txn_kv *kv = &txn->kv[i];
+		err = kv_write(ctx.txn, kv->table, kv->key, kv->value, kv->len);
+		if (err)
+			node_store_fail(txn->node, err, "writing a kv table");
+	}
+	uint64_t last = txn->nwrites ? ctx.arrival : 0;
 	if (!err)
 		err = apply_commit(&ctx);
 	else
 		apply_abort(&ctx);
+	if (!err && last_cursor)
+		*last_cursor = last;
 	msgpack_sbuffer_destroy(&raw);
 	ferry_txn_abort(txn);
 	return err;

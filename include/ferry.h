@@ -269,6 +269,17 @@ ferry_err ferry_txn_delete(ferry_txn *txn, const char *scope,
  *         nothing is written. */
 ferry_err ferry_txn_commit(ferry_txn *txn);
 
+/* ferry_txn_commit(), also returning the arrival cursor of the
+ * transaction's last change in *last_cursor (0 if it had none). */
+ferry_err ferry_txn_commit_cursor(ferry_txn *txn, uint64_t *last_cursor);
+
+/* Also put `value` under (table, key) of the kv tables (see ferry_kv_put),
+ * in the same atomic commit as the transaction's changes: a record of what
+ * a request did can never survive without the changes, or the reverse.
+ * Errors: as ferry_kv_put, checked now. */
+ferry_err ferry_txn_kv_put(ferry_txn *txn, const char *table,
+			   const char *key, const void *value, size_t len);
+
 /* Discard the transaction and free it. Accepts NULL. */
 void ferry_txn_abort(ferry_txn *txn);
 
@@ -298,6 +309,13 @@ ferry_err ferry_get(ferry_record **out, ferry_node *node, const char *scope,
 const char *ferry_record_key(const ferry_record *rec);
 const char *ferry_record_collection(const ferry_record *rec);
 const char *ferry_record_scope(const ferry_record *rec);
+
+/* Node-local arrival cursors (see ferry_changes) of the change that last
+ * made the record live (created, or re-created after a delete) and of the
+ * last change to it. For "what changed since cursor N" questions. Either
+ * pointer may be NULL. */
+void ferry_record_cursors(const ferry_record *rec, uint64_t *created,
+			  uint64_t *changed);
 
 /* Number of live fields, sorted by name (bytewise). */
 size_t ferry_record_field_count(const ferry_record *rec);

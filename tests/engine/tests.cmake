@@ -18,3 +18,4 @@ ferry_add_test(tamper_test ${FERRY_ENGINE_TESTS}/tamper_test.c unit 120
 ferry_add_test(property_test ${FERRY_ENGINE_TESTS}/property_test.c property
                300)
 ferry_add_test(crash_test ${FERRY_ENGINE_TESTS}/crash_test.c fault 300)
+ferry_add_test(kv_test ${FERRY_ENGINE_TESTS}/kv_test.c unit 60)
