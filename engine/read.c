@@ -127,6 +127,50 @@ ferry_err ferry_get(ferry_record **out, ferry_node *node, const char *scope,
 	return FERRY_OK;
 }
 
+ferry_err ferry_record_state(int *live, uint64_t *created, uint64_t *changed,
+			     ferry_node *node, const char *scope,
+			     const char *collection, const char *key)
+{
+	char k[APPLY_RECORD_KEY_MAX];
+	apply_record_value rv;
+	merge_state st;
+	store_txn *txn;
+	store_val v;
+	ferry_err err;
+
+	if (!node)
+		return FERRY_E_INVALID;
+	node_clear_error(node);
+	err = check_names(node, scope, collection, key);
+	if (err)
+		return err;
+	err = begin_read(node, &txn);
+	if (err)
+		return err;
+	size_t klen = apply_record_key(k, scope, collection, key);
+	err = store_get(txn, DB_RECORDS, STORE_VAL(k, klen), &v);
+	if (!err)
+		err = apply_record_split(&rv, v.data, v.len);
+	if (!err)
+		err = merge_state_decode(&st, rv.state, rv.state_len);
+	if (!err) {
+		if (live)
+			*live = merge_state_live(&st);
+		if (created)
+			*created = rv.created_cursor;
+		if (changed)
+			*changed = rv.changed_cursor;
+		merge_state_clear(&st);
+	}
+	store_abort(txn);
+	if (err == FERRY_E_NOT_FOUND)
+		return node_fail(node, err, "%s/%s/%s was never held", scope,
+				 collection, key);
+	return err ? node_fail(node, err, "reading %s/%s/%s: %s", scope,
+			       collection, key, ferry_strerror(err))
+		   : FERRY_OK;
+}
+
 const char *ferry_record_key(const ferry_record *rec)
 {
 	return rec->key;

@@ -277,8 +277,8 @@ ferry_err ferry_txn_commit_cursor(ferry_txn *txn, uint64_t *last_cursor);
  * in the same atomic commit as the transaction's changes: a record of what
  * a request did can never survive without the changes, or the reverse.
  * Errors: as ferry_kv_put, checked now. */
-ferry_err ferry_txn_kv_put(ferry_txn *txn, const char *table,
-			   const char *key, const void *value, size_t len);
+ferry_err ferry_txn_kv_put(ferry_txn *txn, const char *table, const char *key,
+			   const void *value, size_t len);
 
 /* Discard the transaction and free it. Accepts NULL. */
 void ferry_txn_abort(ferry_txn *txn);
@@ -316,6 +316,13 @@ const char *ferry_record_scope(const ferry_record *rec);
  * pointer may be NULL. */
 void ferry_record_cursors(const ferry_record *rec, uint64_t *created,
 			  uint64_t *changed);
+
+/* The same cursors for any record the node holds, live or deleted: *live
+ * is set non-zero if it has a live field. Any out-pointer may be NULL.
+ * Errors: FERRY_E_NOT_FOUND if the node never held the record. */
+ferry_err ferry_record_state(int *live, uint64_t *created, uint64_t *changed,
+			     ferry_node *node, const char *scope,
+			     const char *collection, const char *key);
 
 /* Number of live fields, sorted by name (bytewise). */
 size_t ferry_record_field_count(const ferry_record *rec);

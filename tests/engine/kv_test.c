@@ -134,6 +134,14 @@ static void test_record_cursors(void)
 	CHECK_NODE_OK(a, ferry_txn_begin(&txn, a));
 	CHECK_NODE_OK(a, ferry_txn_delete(txn, "s", "c", "k")); /* 4 */
 	CHECK_NODE_OK(a, ferry_txn_commit(txn));
+	int live = 1;
+	CHECK_NODE_OK(a, ferry_record_state(&live, &created, &changed, a, "s",
+					    "c", "k"));
+	CHECK(!live);
+	CHECK_EQ_U64(created, 1);
+	CHECK_EQ_U64(changed, 4);
+	CHECK_ERR(ferry_record_state(NULL, NULL, NULL, a, "s", "c", "never"),
+		  FERRY_E_NOT_FOUND);
 	test_put_str(a, "s", "c", "k", "name", "Rex III"); /* cursor 5 */
 	record_cursors(a, "k", &created, &changed);
 	CHECK_EQ_U64(created, 5);
