@@ -238,7 +238,9 @@ int session_finished(const session *s, unsigned *code, const char **reason)
 void session_lost(session *s, unsigned code, const char *reason,
 		  uint64_t now_ms)
 {
-	if (s->state != STATE_CLOSING || code >= 4000)
+	/* A session already closing knows why, in full: the transport's
+	 * close reason is cut to 123 bytes by the WebSocket protocol. */
+	if (s->state != STATE_CLOSING)
 		set_error(s, now_ms, "connection closed (%u%s%s)", code,
 			  reason && *reason ? ": " : "", reason ? reason : "");
 	drop_queue(s);
@@ -665,9 +667,14 @@ static ferry_err on_open_frame(session *s, const frame *f, uint64_t now_ms)
 	case FRAME_PONG:
 		return FERRY_OK;
 	case FRAME_CLOSE:
-		set_error(s, now_ms, "peer closed the connection (%llu): %s",
-			  (unsigned long long)f->u.close.code,
-			  f->u.close.reason);
+		/* A normal close (a finished one-shot sync) or a peer shutting
+		 * down is not an error; offline shows in the status anyway. */
+		if (f->u.close.code != SESSION_CLOSE_NORMAL &&
+		    f->u.close.code != SESSION_CLOSE_SHUTDOWN)
+			set_error(s, now_ms,
+				  "peer closed the connection (%llu): %s",
+				  (unsigned long long)f->u.close.code,
+				  f->u.close.reason);
 		drop_queue(s);
 		s->state = STATE_CLOSING;
 		s->close_code = (unsigned)f->u.close.code;
