@@ -56,12 +56,19 @@ typedef struct ferry_net_options {
 	/* Log lines (one event each, no newline); NULL = stderr. */
 	void (*log)(int level, const char *line, void *payload);
 	void *log_payload;
+	/* The hub's HTTP side (docs/rest-api.md): "ADDR:PORT" to serve the
+	 * JSON endpoints, the status page and metrics on; NULL = off. */
+	const char *http_listen;
+	size_t http_max_body;	 /* bytes; 0 = 16 MiB */
+	size_t http_max_actions; /* per batch or upload; 0 = 10000 */
+	/* Profile 1's nomenclature scope; NULL = "pricelist". */
+	const char *pricelist_scope;
 } ferry_net_options;
 
 #define FERRY_NET_OPTIONS_INIT                                                 \
 	{                                                                      \
 		FERRY_NET_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0,             \
-			FERRY_ORIGINS_VOUCHED, NULL, NULL                      \
+			FERRY_ORIGINS_VOUCHED, NULL, NULL, NULL, 0, 0, NULL    \
 	}
 
 /* Set up networking for `node` (which must outlive the ferry_net): bind
@@ -76,6 +83,9 @@ ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 /* The address actually listened on ("127.0.0.1:7400"), or "" if none.
  * Valid while the ferry_net lives. */
 const char *ferry_net_address(const ferry_net *net);
+
+/* The address the HTTP side listens on, or "" if it is off. */
+const char *ferry_net_http_address(const ferry_net *net);
 
 /* Run the event loop until ferry_net_stop(). On stop, every connection is
  * closed cleanly (a batch being applied is finished first: batches are

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hub.h"
 #include "session.h"
 #include "transport.h"
 #include "trust.h"
@@ -30,6 +31,9 @@
 #define SESSION_TICK_MS 100
 #define STATUS_WRITE_MS 250
 #define SHUTDOWN_GRACE_MS 2000
+#define DEFAULT_HTTP_MAX_BODY (16u << 20)
+#define DEFAULT_HTTP_MAX_ACTIONS 10000
+#define DEFAULT_MAX_WAIT_S 60
 
 /* A peer URL we keep connected. */
 typedef struct dial {
@@ -65,6 +69,9 @@ struct ferry_net {
 	uint64_t last_session_tick_ms, last_status_ms;
 	dial *dials;
 	conn *conns;
+	hub *hub; /* the HTTP side, when on */
+	/* Totals of closed connections, for the hub's counters. */
+	uint64_t closed_sent, closed_received;
 	/* One-shot sync (ferry_net_sync_once). */
 	int once;
 	dial *once_dial;
@@ -371,6 +378,8 @@ static void closed(transport_conn *tc, void *ctx, unsigned code,
 
 	session_lost(c->s, code, reason, now_ms());
 	st = session_status(c->s);
+	net->closed_sent += st->sent;
+	net->closed_received += st->received;
 	peer_label(label, sizeof(label), st);
 	if (c->was_established)
 		net_log(net, FERRY_LOG_INFO, "disconnected from %s (%u%s%s)",
@@ -460,6 +469,18 @@ static void tick(void *payload)
 		net->last_status_ms = now;
 		write_statuses(net, 0);
 	}
+	if (net->hub) {
+		hub_net_view view = {0, net->closed_sent,
+				     net->closed_received};
+		for (conn *c = net->conns; c; c = c->next) {
+			const peer_status *st = session_status(c->s);
+			view.peers_connected += session_established(c->s);
+			view.changes_sent += st->sent;
+			view.changes_received += st->received;
+		}
+		hub_set_net_view(net->hub, &view);
+		hub_tick(net->hub, net->cursor, now);
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -511,6 +532,30 @@ ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 		free(net);
 		return err;
 	}
+	if (opts && opts->http_listen && *opts->http_listen) {
+		hub_config hc = {net->opts.pricelist_scope,
+				 net->opts.http_max_body
+					 ? net->opts.http_max_body
+					 : DEFAULT_HTTP_MAX_BODY,
+				 net->opts.http_max_actions
+					 ? net->opts.http_max_actions
+					 : DEFAULT_HTTP_MAX_ACTIONS,
+				 DEFAULT_MAX_WAIT_S};
+		err = hub_new(&net->hub, node, &hc);
+		if (!err)
+			err = transport_http_listen(net->t, opts->http_listen,
+						    hc.max_body, hub_handle,
+						    net->hub, detail,
+						    sizeof(detail));
+		if (err) {
+			if (errdetail)
+				*errdetail = strdup(detail);
+			ferry_net_free(net);
+			return err;
+		}
+	}
+	net->opts.http_listen = NULL;
+	net->opts.pricelist_scope = NULL;
 	ferry_changes_last(&net->cursor, node);
 	ferry_kv_generation(&net->trust_gen, node, "trust");
 	reload_peers(net);
@@ -522,6 +567,11 @@ ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 const char *ferry_net_address(const ferry_net *net)
 {
 	return transport_address(net->t);
+}
+
+const char *ferry_net_http_address(const ferry_net *net)
+{
+	return transport_http_address(net->t);
 }
 
 static void shutdown_all(ferry_net *net)
@@ -554,6 +604,8 @@ void ferry_net_free(ferry_net *net)
 {
 	if (!net)
 		return;
+	/* Parked long polls get their 503 while their sockets still exist. */
+	hub_free(net->hub);
 	transport_free(net->t);
 	while (net->conns) {
 		conn *c = net->conns;

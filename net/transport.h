@@ -73,4 +73,54 @@ void transport_wake(transport *t);
 
 void transport_free(transport *t);
 
+/* ------------------------------------------------------------------------ */
+/* HTTP server (the hub's REST side), on its own port in the same loop     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct http_exchange http_exchange;
+
+/* One request, whole (body read). Valid until http_respond(), or until
+ * the exchange is aborted. */
+typedef struct http_request {
+	const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE", ... */
+	const char *path;   /* percent-decoded by libwebsockets, no query */
+	/* Query arguments, each "name=value" (or "name"), percent-decoded;
+	 * libwebsockets splits them at '&' before decoding. */
+	const char *const *args;
+	size_t nargs;
+	const uint8_t *body;
+	size_t body_len;
+	const char *peer; /* remote address */
+} http_request;
+
+/* Copy the value of request header `name` (case-insensitive, without the
+ * colon) into out; returns its length, or -1 if absent or longer than
+ * out_len - 1. */
+int http_header(http_exchange *x, const char *name, char *out,
+		size_t out_len);
+
+/* A request arrived. The handler must call http_respond() exactly once,
+ * now or later (long polling), unless the exchange is aborted first. */
+typedef void (*http_handler)(http_exchange *x, const http_request *req,
+			     void *payload);
+
+/* Called if the client goes away before a deferred response. */
+void http_on_abort(http_exchange *x, void (*fn)(void *ctx), void *ctx);
+
+/* Send the response (the body is copied). `headers` are extra header
+ * lines, each ending in "\r\n" (NULL for none). Keep-alive is kept. */
+void http_respond(http_exchange *x, int status, const char *content_type,
+		  const void *body, size_t len, const char *headers);
+
+/* Serve HTTP on "ADDR:PORT" (port 0 picks one). Bodies over `max_body`
+ * are refused with 413 before they are read; malformed requests get 400
+ * from the transport itself.
+ * Errors: FERRY_E_INVALID, FERRY_E_NETWORK (with `detail`). */
+ferry_err transport_http_listen(transport *t, const char *listen,
+				size_t max_body, http_handler handler,
+				void *payload, char *detail, size_t detail_len);
+
+/* "ADDR:PORT" the HTTP server listens on, or "". */
+const char *transport_http_address(const transport *t);
+
 #endif

@@ -40,9 +40,41 @@ struct transport_conn {
 	transport_conn *next;
 };
 
+static int split_address(const char *s, char *addr, size_t addr_len,
+			 int *port);
+
+/* One HTTP request/response on a (possibly kept-alive) connection. */
+struct http_exchange {
+	transport *t;
+	struct lws *wsi;
+	char method[8];
+	char *path;
+	char **args;
+	size_t nargs;
+	uint8_t *body;
+	size_t body_len, body_cap, body_expected;
+	int handed; /* the handler has it */
+	int aborted;
+	void (*on_abort)(void *ctx);
+	void *abort_ctx;
+	/* The response, once http_respond() ran. */
+	int responded;
+	int status;
+	char content_type[64];
+	char *headers;
+	uint8_t *out; /* LWS_PRE + body */
+	size_t out_len, out_sent;
+	int header_sent;
+};
+
 struct transport {
 	struct lws_context *ctx;
 	transport_handler h;
+	struct lws_vhost *http_vhost;
+	http_handler http;
+	void *http_payload;
+	size_t max_body;
+	char http_address[96];
 	size_t max_message;
 	uint32_t tick_ms;
 	lws_sorted_usec_list_t sul_tick;
@@ -242,6 +274,330 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	default:
 		return 0;
 	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* HTTP                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Response bodies go out in pieces of this size, one per WRITEABLE. */
+#define HTTP_CHUNK_BYTES 65536
+
+static void exchange_free(http_exchange *x)
+{
+	if (!x)
+		return;
+	if (x->wsi)
+		lws_set_opaque_user_data(x->wsi, NULL);
+	for (size_t i = 0; i < x->nargs; i++)
+		free(x->args[i]);
+	free(x->args);
+	free(x->path);
+	free(x->body);
+	free(x->headers);
+	free(x->out);
+	free(x);
+}
+
+static const struct {
+	enum lws_token_indexes token;
+	const char *name;
+} http_methods[] = {
+	{WSI_TOKEN_GET_URI, "GET"},	  {WSI_TOKEN_POST_URI, "POST"},
+	{WSI_TOKEN_PUT_URI, "PUT"},	  {WSI_TOKEN_PATCH_URI, "PATCH"},
+	{WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_HEAD_URI, "HEAD"},
+	{WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+};
+
+static int read_args(http_exchange *x)
+{
+	char frag[2048];
+	int n;
+	for (int i = 0; (n = lws_hdr_copy_fragment(x->wsi, frag, sizeof(frag),
+						   WSI_TOKEN_HTTP_URI_ARGS,
+						   i)) >= 0;
+	     i++) {
+		char **grown;
+		if (i >= 64)
+			return -1;
+		grown = realloc(x->args, (x->nargs + 1) * sizeof(*grown));
+		if (!grown)
+			return -1;
+		x->args = grown;
+		x->args[x->nargs] = strdup(frag);
+		if (!x->args[x->nargs])
+			return -1;
+		x->nargs++;
+	}
+	return 0;
+}
+
+/* A response the transport itself gives (bad request, too large). */
+static void respond_plain(http_exchange *x, int status, const char *code,
+			  const char *message)
+{
+	char body[300];
+	int n = snprintf(body, sizeof(body),
+			 "{\"error\": {\"code\": \"%s\", \"message\": \"%s\"}}",
+			 code, message);
+	http_respond(x, status, "application/json", body, (size_t)n, NULL);
+}
+
+static void hand_over(http_exchange *x)
+{
+	http_request req;
+	char peer[96] = "";
+	lws_get_peer_simple(x->wsi, peer, sizeof(peer));
+	req.method = x->method;
+	req.path = x->path;
+	req.args = (const char *const *)x->args;
+	req.nargs = x->nargs;
+	req.body = x->body;
+	req.body_len = x->body_len;
+	req.peer = peer;
+	x->handed = 1;
+	x->t->http(x, &req, x->t->http_payload);
+}
+
+static int http_begin(transport *t, struct lws *wsi, const char *uri)
+{
+	http_exchange *x = calloc(1, sizeof(*x));
+	char len_text[32];
+	if (!x)
+		return -1;
+	x->t = t;
+	x->wsi = wsi;
+	lws_set_opaque_user_data(wsi, x);
+	x->path = strdup(uri ? uri : "/");
+	snprintf(x->method, sizeof(x->method), "?");
+	for (size_t i = 0; i < sizeof(http_methods) / sizeof(http_methods[0]);
+	     i++)
+		if (lws_hdr_total_length(wsi, http_methods[i].token)) {
+			snprintf(x->method, sizeof(x->method), "%s",
+				 http_methods[i].name);
+			break;
+		}
+	if (!x->path || read_args(x)) {
+		respond_plain(x, 400, "bad_request",
+			      "too many or too long query arguments");
+		return 0;
+	}
+	if (lws_hdr_copy(wsi, len_text, sizeof(len_text),
+			 WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+		x->body_expected = strtoull(len_text, NULL, 10);
+	if (x->body_expected > t->max_body) {
+		char msg[120];
+		snprintf(msg, sizeof(msg),
+			 "request body of %zu bytes exceeds the limit of %zu",
+			 x->body_expected, t->max_body);
+		respond_plain(x, 413, "too_large", msg);
+		return 0;
+	}
+	/* Without a body the request is whole now; with one, lws delivers
+	 * it through HTTP_BODY and HTTP_BODY_COMPLETION. */
+	if (!x->body_expected && strcmp(x->method, "POST") &&
+	    strcmp(x->method, "PUT") && strcmp(x->method, "PATCH"))
+		hand_over(x);
+	return 0;
+}
+
+static int http_body(http_exchange *x, const void *in, size_t len)
+{
+	if (x->responded)
+		return 0; /* already refused: drain */
+	if (len > x->t->max_body - x->body_len) {
+		respond_plain(x, 413, "too_large",
+			      "request body exceeds the configured limit");
+		return 0;
+	}
+	if (x->body_len + len > x->body_cap) {
+		size_t cap = x->body_cap ? x->body_cap : 4096;
+		while (cap < x->body_len + len)
+			cap *= 2;
+		uint8_t *grown = realloc(x->body, cap);
+		if (!grown)
+			return -1;
+		x->body = grown;
+		x->body_cap = cap;
+	}
+	memcpy(x->body + x->body_len, in, len);
+	x->body_len += len;
+	return 0;
+}
+
+static int http_write(http_exchange *x)
+{
+	struct lws *wsi = x->wsi;
+	if (!x->responded)
+		return 0;
+	if (!x->header_sent) {
+		uint8_t buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+					     *end = buf + sizeof(buf) - 1;
+		if (lws_add_http_common_headers(wsi, (unsigned int)x->status,
+						x->content_type, x->out_len,
+						&p, end))
+			return -1;
+		if (x->headers) {
+			size_t n = strlen(x->headers);
+			if ((size_t)(end - p) < n)
+				return -1;
+			memcpy(p, x->headers, n);
+			p += n;
+		}
+		if (lws_finalize_write_http_header(wsi, start, &p, end))
+			return -1;
+		x->header_sent = 1;
+		if (x->out_len) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	} else {
+		size_t n = x->out_len - x->out_sent;
+		int final = n <= HTTP_CHUNK_BYTES;
+		if (!final)
+			n = HTTP_CHUNK_BYTES;
+		/* lws needs LWS_PRE bytes before each piece it writes. */
+		if (lws_write(wsi, x->out + LWS_PRE + x->out_sent, n,
+			      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) <
+		    (int)n)
+			return -1;
+		if (!final) {
+			/* The next piece's LWS_PRE headroom is body already
+			 * sent, which lws may now scribble on. */
+			x->out_sent += n;
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+	exchange_free(x);
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			 void *user, void *in, size_t len)
+{
+	transport *t = lws_context_user(lws_get_context(wsi));
+	http_exchange *x = lws_get_opaque_user_data(wsi);
+	(void)user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		exchange_free(x);
+		return http_begin(t, wsi, in);
+	case LWS_CALLBACK_HTTP_BODY:
+		return x ? http_body(x, in, len) : -1;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (x && !x->responded && !x->handed)
+			hand_over(x);
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return x ? http_write(x) : 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (x) {
+			if (x->handed && !x->responded && x->on_abort)
+				x->on_abort(x->abort_ctx);
+			exchange_free(x);
+		}
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static const struct lws_protocols http_protocols[] = {
+	{"http", http_callback, 0, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+int http_header(http_exchange *x, const char *name, char *out,
+		size_t out_len)
+{
+	char key[80];
+	int n;
+	/* lws keeps custom headers lower-cased with their colon. */
+	if (strlen(name) + 2 > sizeof(key))
+		return -1;
+	size_t i = 0;
+	for (; name[i]; i++)
+		key[i] = (char)((name[i] >= 'A' && name[i] <= 'Z')
+					? name[i] + 32
+					: name[i]);
+	key[i++] = ':';
+	key[i] = '\0';
+	if (!strcmp(key, "authorization:"))
+		n = lws_hdr_copy(x->wsi, out, (int)out_len,
+				 WSI_TOKEN_HTTP_AUTHORIZATION);
+	else if (!strcmp(key, "content-type:"))
+		n = lws_hdr_copy(x->wsi, out, (int)out_len,
+				 WSI_TOKEN_HTTP_CONTENT_TYPE);
+	else
+		n = lws_hdr_custom_copy(x->wsi, out, (int)out_len, key,
+					(int)i);
+	return n < 0 ? -1 : n;
+}
+
+void http_on_abort(http_exchange *x, void (*fn)(void *ctx), void *ctx)
+{
+	x->on_abort = fn;
+	x->abort_ctx = ctx;
+}
+
+void http_respond(http_exchange *x, int status, const char *content_type,
+		  const void *body, size_t len, const char *headers)
+{
+	if (x->responded)
+		return;
+	x->responded = 1;
+	x->status = status;
+	snprintf(x->content_type, sizeof(x->content_type), "%s",
+		 content_type ? content_type : "application/json");
+	x->headers = headers ? strdup(headers) : NULL;
+	x->out = malloc(LWS_PRE + len + 1);
+	if (x->out) {
+		if (len)
+			memcpy(x->out + LWS_PRE, body, len);
+		x->out_len = len;
+	}
+	lws_callback_on_writable(x->wsi);
+}
+
+ferry_err transport_http_listen(transport *t, const char *listen,
+				size_t max_body, http_handler handler,
+				void *payload, char *detail, size_t detail_len)
+{
+	struct lws_context_creation_info info;
+	char addr[64];
+	int port;
+	if (!listen || split_address(listen, addr, sizeof(addr), &port)) {
+		snprintf(detail, detail_len,
+			 "HTTP address %s is not ADDR:PORT",
+			 listen ? listen : "(none)");
+		return FERRY_E_INVALID;
+	}
+	t->http = handler;
+	t->http_payload = payload;
+	t->max_body = max_body;
+	memset(&info, 0, sizeof(info));
+	info.port = port;
+	info.iface = addr;
+	info.protocols = http_protocols;
+	info.vhost_name = "http";
+	t->http_vhost = lws_create_vhost(t->ctx, &info);
+	if (!t->http_vhost) {
+		snprintf(detail, detail_len,
+			 "cannot serve HTTP on %s (address in use, or not "
+			 "an address of this machine)",
+			 listen);
+		return FERRY_E_NETWORK;
+	}
+	snprintf(t->http_address, sizeof(t->http_address), "%s:%d", addr,
+		 lws_get_vhost_listen_port(t->http_vhost));
+	return FERRY_OK;
+}
+
+const char *transport_http_address(const transport *t)
+{
+	return t->http_address;
 }
 
 static const struct lws_protocols protocols[] = {

@@ -54,8 +54,9 @@ static void print_welcome(struct cli *cli, ferry_net *net)
 	const char *port = strrchr(addr, ':');
 	ferry_id_to_hex(id, ferry_node_id(cli->node));
 	if (cli->json) {
-		json_t *doc = json_pack("{s:s, s:s, s:s}", "id", id, "dir",
-					cli->dir, "listen", addr);
+		json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "dir",
+					cli->dir, "listen", addr, "http",
+					ferry_net_http_address(net));
 		cli_print_json_line(doc);
 		fflush(stdout);
 		return;
@@ -66,6 +67,10 @@ static void print_welcome(struct cli *cli, ferry_net *net)
 		printf("listening ws://%s (subprotocol ferry.v1)\n", addr);
 	else
 		printf("not listening (dialing configured peers only)\n");
+	if (*ferry_net_http_address(net))
+		printf("http      http://%s/ (status page: append "
+		       "#key=YOUR-API-KEY; JSON API: docs/rest-api.md)\n",
+		       ferry_net_http_address(net));
 	printf("\nto connect a second node:\n"
 	       "  there:  ferry trust add %s --name THIS-NODE --read '*' "
 	       "--write '*'\n"
@@ -86,10 +91,14 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		{"no-dial", no_argument, NULL, 'N'},
 		{"origins", required_argument, NULL, 'o'},
 		{"heartbeat-ms", required_argument, NULL, 'H'},
+		{"http", required_argument, NULL, 'T'},
+		{"pricelist", required_argument, NULL, 'P'},
+		{"max-body", required_argument, NULL, 'B'},
 		CLI_COMMON_OPTIONS,
 	};
 	ferry_net_options opts = FERRY_NET_OPTIONS_INIT;
 	const char *listen = DEFAULT_LISTEN;
+	uint64_t max_body = 0;
 	struct sigaction sa;
 	char *detail = NULL;
 	uint64_t heartbeat = 0;
@@ -122,6 +131,22 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 				return cli_usage(cli, "--heartbeat-ms must be "
 						      "100..600000");
 			opts.heartbeat_ms = (uint32_t)heartbeat;
+			break;
+		case 'T':
+			opts.http_listen = optarg;
+			break;
+		case 'P':
+			opts.pricelist_scope = optarg;
+			break;
+		case 'B':
+			rc = cli_parse_u64(cli, "--max-body", optarg,
+					   &max_body);
+			if (rc)
+				return rc;
+			if (max_body < 1024 || max_body > (UINT64_C(1) << 30))
+				return cli_usage(cli, "--max-body must be "
+						      "1024..1073741824");
+			opts.http_max_body = (size_t)max_body;
 			break;
 		}
 	}

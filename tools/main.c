@@ -54,9 +54,18 @@ static const struct cli_command commands[] = {
 	 "to nothing."},
 	{"peer", cmd_peer, "add URL | ls | rm URL",
 	 "Manage the peers this node dials (ws://HOST:PORT or wss://...)."},
+	{"apikey", cmd_apikey,
+	 "create --name NAME [--read SCOPES] [--write SCOPES]\n"
+	 "       ferry apikey ls\n"
+	 "       ferry apikey revoke NAME|ID",
+	 "Manage the API keys clients of the hub's HTTP side present.\n"
+	 "create prints the key's token once: the node keeps only its hash.\n"
+	 "SCOPES are patterns as for `trust`; both default to nothing.\n"
+	 "ID is the 16-digit id `ls` shows, or a unique prefix of 8 or more."},
 	{"serve", cmd_serve,
 	 "[--listen ADDR:PORT | --no-listen] [--no-dial] "
-	 "[--origins vouched|listed]",
+	 "[--origins vouched|listed]\n"
+	 "       [--http ADDR:PORT [--pricelist SCOPE] [--max-body BYTES]]",
 	 "Run the node: accept peers, keep configured peers connected,\n"
 	 "sync continuously. Default listen address 0.0.0.0:7400.\n"
 	 "SIGINT or SIGTERM stops it cleanly."},

@@ -27,5 +27,6 @@ target_link_libraries(rogue_peer PRIVATE ferry_net)
 ferry_target_defaults(rogue_peer)
 add_test(NAME net_rogue COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/net/rogue_test.sh $<TARGET_FILE:ferry-cli> $<TARGET_FILE:rogue_peer> $<TARGET_FILE:fill_node>)
 set_tests_properties(net_rogue PROPERTIES LABELS integration TIMEOUT 180)
+ferry_add_test(apikey_test ${CMAKE_CURRENT_SOURCE_DIR}/net/apikey_test.c unit 60 NET)
 # The hub's status page, /metrics and /healthz; the page is checked in
 # headless Chromium, its screenshot kept under artefacts/.

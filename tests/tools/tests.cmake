@@ -14,3 +14,10 @@ add_test(NAME cli_net_test
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cli_net_test.sh
                  $<TARGET_FILE:ferry-cli>)
 set_tests_properties(cli_net_test PROPERTIES LABELS integration TIMEOUT 120)
+
+# API keys (`apikey create/ls/revoke`), end to end: tokens shown once and
+# never stored.
+add_test(NAME cli_apikey_test
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/cli_apikey_test.sh
+                 $<TARGET_FILE:ferry-cli>)
+set_tests_properties(cli_apikey_test PROPERTIES LABELS integration TIMEOUT 120)
