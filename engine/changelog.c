@@ -97,9 +97,13 @@ static ferry_err decode_fields(changelog_entry *e, const msgpack_object *o)
 		}
 		e->fields[i].name = name;
 		offsets[i] = e->values.size;
+		size_t used;
 		if (msgpack_pack_object(&pk, m->ptr[i].val))
 			err = FERRY_E_NOMEM;
-		else if (e->values.size - offsets[i] > FERRY_MAX_VALUE_BYTES)
+		else if (e->values.size - offsets[i] > FERRY_MAX_VALUE_BYTES ||
+			 codec_check_depth(e->values.data + offsets[i],
+					   e->values.size - offsets[i], &used,
+					   FERRY_MAX_VALUE_DEPTH))
 			err = FERRY_E_LIMIT;
 	}
 	/* The value buffer may move while growing: point into it at the end. */

@@ -15,7 +15,8 @@ static uint64_t read_be(const uint8_t *p, size_t n)
 	return v;
 }
 
-ferry_err codec_check(const void *buf, size_t len, size_t *used)
+ferry_err codec_check_depth(const void *buf, size_t len, size_t *used,
+			    unsigned int max_containers)
 {
 	const uint8_t *p = buf;
 	size_t pos = 0;
@@ -136,7 +137,7 @@ ferry_err codec_check(const void *buf, size_t len, size_t *used)
 			 * than what is left is a lie, refused before anyone
 			 * allocates for it. msgpack-c nests at most 32 deep. */
 			if (children > len - pos ||
-			    depth + 1 >= CODEC_MAX_DEPTH)
+			    (unsigned int)depth + 1 > max_containers)
 				return FERRY_E_MALFORMED;
 			left[++depth] = children;
 		}
@@ -148,6 +149,12 @@ ferry_err codec_check(const void *buf, size_t len, size_t *used)
 			depth--;
 		}
 	}
+}
+
+ferry_err codec_check(const void *buf, size_t len, size_t *used)
+{
+	/* left[] holds CODEC_MAX_DEPTH levels: the top one and 31 nested. */
+	return codec_check_depth(buf, len, used, CODEC_MAX_DEPTH - 1);
 }
 
 ferry_err codec_check_exact(const void *buf, size_t len)
@@ -168,6 +175,9 @@ ferry_err codec_canonical(msgpack_sbuffer *out, const void *buf, size_t len)
 
 	if (codec_check_exact(buf, len) != FERRY_OK)
 		return FERRY_E_INVALID;
+	if (codec_check_depth(buf, len, &off, FERRY_MAX_VALUE_DEPTH))
+		return FERRY_E_LIMIT;
+	off = 0;
 	msgpack_unpacked_init(&u);
 	switch (msgpack_unpack_next(&u, buf, len, &off)) {
 	case MSGPACK_UNPACK_SUCCESS:

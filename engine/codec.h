@@ -20,13 +20,19 @@
  * Errors: FERRY_E_MALFORMED. */
 ferry_err codec_check(const void *buf, size_t len, size_t *used);
 
+/* codec_check() allowing at most `max_containers` nested arrays and maps
+ * (the whole object counts: a bare array is 1). */
+ferry_err codec_check_depth(const void *buf, size_t len, size_t *used,
+			    unsigned int max_containers);
+
 /* Like codec_check() but the object must fill the buffer exactly. */
 ferry_err codec_check_exact(const void *buf, size_t len);
 
 /* Re-encode one msgpack value in msgpack-c's canonical (shortest) form into
  * `out`, after checking it. Stored values are canonical, so every node
  * re-encoding a received value produces the same bytes.
- * Errors: FERRY_E_INVALID if `buf` is not exactly one object. */
+ * Errors: FERRY_E_INVALID if `buf` is not exactly one object,
+ *         FERRY_E_LIMIT if it nests deeper than FERRY_MAX_VALUE_DEPTH. */
 ferry_err codec_canonical(msgpack_sbuffer *out, const void *buf, size_t len);
 
 /* Append already-encoded msgpack bytes to a packer's buffer. */

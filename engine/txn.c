@@ -227,6 +227,11 @@ static ferry_err pack_fields(ferry_txn *txn, txn_write *w,
 					"field %s: value is not exactly one "
 					"msgpack object",
 					f->name);
+		else if (err == FERRY_E_LIMIT)
+			err = node_fail(node, err,
+					"field %s: value nests deeper than the "
+					"limit FERRY_MAX_VALUE_DEPTH (%d)",
+					f->name, FERRY_MAX_VALUE_DEPTH);
 		n++;
 	}
 	val_off[n] = blob.size;

@@ -115,6 +115,9 @@ void ferry_utf8_trim(char *s);
 #define FERRY_MAX_FIELD_NAME_BYTES 128
 #define FERRY_MAX_VALUE_BYTES (64 * 1024)
 #define FERRY_MAX_FIELDS_PER_WRITE 1024
+/* Containers (arrays, maps) nested inside one field value. The store wraps
+ * each value in three more levels and msgpack-c decodes at most 32. */
+#define FERRY_MAX_VALUE_DEPTH 24
 /* A record's merged state (all fields with their stamps). */
 #define FERRY_MAX_RECORD_BYTES (256 * 1024)
 #define FERRY_MAX_WRITES_PER_TXN 100000

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 /* Deepest nesting of arrays and objects (maps) accepted. */
-#define FERRY_JSON_MAX_DEPTH 32
+#define FERRY_JSON_MAX_DEPTH FERRY_MAX_VALUE_DEPTH
 
 /* Append `value` to `out` as one msgpack object.
  *

@@ -712,6 +712,41 @@ static void test_changes(void)
 	ferry_node_close(node);
 }
 
+/* A value may nest FERRY_MAX_VALUE_DEPTH containers: the store wraps it in
+ * three more levels, which must still decode. */
+static void test_value_depth(void)
+{
+	ferry_node *node = test_node("txn-depth", 0);
+	uint8_t value[FERRY_MAX_VALUE_DEPTH + 2];
+	ferry_record *rec = NULL;
+	ferry_txn *txn;
+
+	for (int i = 0; i < FERRY_MAX_VALUE_DEPTH; i++)
+		value[i] = 0x91; /* a one-element array */
+	value[FERRY_MAX_VALUE_DEPTH] = 0x01;
+	ferry_field ok = {"deep", value, FERRY_MAX_VALUE_DEPTH + 1};
+	CHECK_NODE_OK(node, ferry_txn_begin(&txn, node));
+	CHECK_NODE_OK(node, ferry_txn_put(txn, "s", "c", "deep", &ok, 1));
+	CHECK_NODE_OK(node, ferry_txn_commit(txn));
+	CHECK_NODE_OK(node, ferry_get(&rec, node, "s", "c", "deep"));
+	CHECK(ferry_record_find(rec, "deep")->value_len ==
+	      FERRY_MAX_VALUE_DEPTH + 1);
+	ferry_record_free(rec);
+
+	uint8_t deeper[FERRY_MAX_VALUE_DEPTH + 2];
+	for (int i = 0; i <= FERRY_MAX_VALUE_DEPTH; i++)
+		deeper[i] = 0x91;
+	deeper[FERRY_MAX_VALUE_DEPTH + 1] = 0x01;
+	ferry_field bad = {"deep", deeper, sizeof(deeper)};
+	CHECK_NODE_OK(node, ferry_txn_begin(&txn, node));
+	CHECK_ERR(ferry_txn_put(txn, "s", "c", "deeper", &bad, 1),
+		  FERRY_E_LIMIT);
+	CHECK(strstr(ferry_node_errmsg(node), "FERRY_MAX_VALUE_DEPTH"));
+	ferry_txn_abort(txn);
+	CHECK_NODE_OK(node, ferry_verify(node, NULL));
+	ferry_node_close(node);
+}
+
 int main(int argc, char **argv)
 {
 	test_init(argc, argv);
@@ -726,6 +761,7 @@ int main(int argc, char **argv)
 	CHECK_NODE_OK(node, ferry_verify(node, &rep));
 	ferry_node_close(node);
 	test_changes();
+	test_value_depth();
 	printf("txn_test: ok\n");
 	return 0;
 }
