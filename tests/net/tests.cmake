@@ -30,3 +30,5 @@ set_tests_properties(net_rogue PROPERTIES LABELS integration TIMEOUT 180)
 ferry_add_test(apikey_test ${CMAKE_CURRENT_SOURCE_DIR}/net/apikey_test.c unit 60 NET)
 # The hub's status page, /metrics and /healthz; the page is checked in
 # headless Chromium, its screenshot kept under artefacts/.
+add_test(NAME net_status_page COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/net/status_page_test.sh $<TARGET_FILE:ferry-cli> ${CMAKE_BINARY_DIR}/artefacts)
+set_tests_properties(net_status_page PROPERTIES LABELS integration TIMEOUT 180)
