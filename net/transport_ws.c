@@ -54,6 +54,10 @@ struct http_exchange {
 	uint8_t *body;
 	size_t body_len, body_cap, body_expected;
 	int handed; /* the handler has it */
+	/* What the handler sees: it may keep the pointer until it responds
+	 * (a long poll), so it lives here, not on the stack. */
+	http_request req;
+	char peer[96];
 	int aborted;
 	void (*on_abort)(void *ctx);
 	void *abort_ctx;
@@ -345,24 +349,23 @@ static void respond_plain(http_exchange *x, int status, const char *code,
 
 static void hand_over(http_exchange *x)
 {
-	http_request req;
-	char peer[96] = "";
-	lws_get_peer_simple(x->wsi, peer, sizeof(peer));
-	req.method = x->method;
-	req.path = x->path;
-	req.args = (const char *const *)x->args;
-	req.nargs = x->nargs;
-	req.body = x->body;
-	req.body_len = x->body_len;
-	req.peer = peer;
+	lws_get_peer_simple(x->wsi, x->peer, sizeof(x->peer));
+	x->req.method = x->method;
+	x->req.path = x->path;
+	x->req.args = (const char *const *)x->args;
+	x->req.nargs = x->nargs;
+	x->req.body = x->body;
+	x->req.body_len = x->body_len;
+	x->req.peer = x->peer;
 	x->handed = 1;
-	x->t->http(x, &req, x->t->http_payload);
+	x->t->http(x, &x->req, x->t->http_payload);
 }
 
 static int http_begin(transport *t, struct lws *wsi, const char *uri)
 {
 	http_exchange *x = calloc(1, sizeof(*x));
 	char len_text[32];
+	int has_length, chunked;
 	if (!x)
 		return -1;
 	x->t = t;
@@ -382,9 +385,12 @@ static int http_begin(transport *t, struct lws *wsi, const char *uri)
 			      "too many or too long query arguments");
 		return 0;
 	}
-	if (lws_hdr_copy(wsi, len_text, sizeof(len_text),
-			 WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+	has_length = lws_hdr_copy(wsi, len_text, sizeof(len_text),
+				  WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+	if (has_length)
 		x->body_expected = strtoull(len_text, NULL, 10);
+	chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) >
+		  0;
 	if (x->body_expected > t->max_body) {
 		char msg[120];
 		snprintf(msg, sizeof(msg),
@@ -393,10 +399,10 @@ static int http_begin(transport *t, struct lws *wsi, const char *uri)
 		respond_plain(x, 413, "too_large", msg);
 		return 0;
 	}
-	/* Without a body the request is whole now; with one, lws delivers
-	 * it through HTTP_BODY and HTTP_BODY_COMPLETION. */
-	if (!x->body_expected && strcmp(x->method, "POST") &&
-	    strcmp(x->method, "PUT") && strcmp(x->method, "PATCH"))
+	/* Without a body (no length, or length 0, and not chunked) the
+	 * request is whole now; lws delivers any body through HTTP_BODY and
+	 * HTTP_BODY_COMPLETION, and sends no completion for an empty one. */
+	if (!x->body_expected && !chunked)
 		hand_over(x);
 	return 0;
 }
@@ -405,6 +411,8 @@ static int http_body(http_exchange *x, const void *in, size_t len)
 {
 	if (x->responded)
 		return 0; /* already refused: drain */
+	if (!len)
+		return 0;
 	if (len > x->t->max_body - x->body_len) {
 		respond_plain(x, 413, "too_large",
 			      "request body exceeds the configured limit");

@@ -221,8 +221,10 @@ static void test_names(void)
 		"del\x7f",
 		"bad\xff",
 		"\xc0\xaf", /* overlong '/' */
-		"01234567890123456789012345678901234567890123456789012345678901"
-		"234", /* 65 bytes */
+		/* 65 bytes, one over the limit */
+		("0123456789012345678901234567890123456789012345678901234567890"
+		 "1"
+		 "234"),
 	};
 	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
 		int rc = apikey_create(node, bad_names[i], "a", "a", token,

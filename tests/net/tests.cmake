@@ -28,7 +28,10 @@ ferry_target_defaults(rogue_peer)
 add_test(NAME net_rogue COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/net/rogue_test.sh $<TARGET_FILE:ferry-cli> $<TARGET_FILE:rogue_peer> $<TARGET_FILE:fill_node>)
 set_tests_properties(net_rogue PROPERTIES LABELS integration TIMEOUT 180)
 ferry_add_test(apikey_test ${CMAKE_CURRENT_SOURCE_DIR}/net/apikey_test.c unit 60 NET)
+ferry_add_test(rest_json_test ${CMAKE_CURRENT_SOURCE_DIR}/net/rest_json_test.c unit 60 NET)
 # The hub's status page, /metrics and /healthz; the page is checked in
 # headless Chromium, its screenshot kept under artefacts/.
 add_test(NAME net_status_page COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/net/status_page_test.sh $<TARGET_FILE:ferry-cli> ${CMAKE_BINARY_DIR}/artefacts)
 set_tests_properties(net_status_page PROPERTIES LABELS integration TIMEOUT 180)
+# The hub's REST side end to end (issue 4): API keys, the generic API, both
+# compatibility profiles and bad input, against one `ferry serve --http`.
