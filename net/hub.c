@@ -20,7 +20,8 @@
 
 #include "apikey.h"
 
-#define MAX_PATH_SEGMENTS 16
+/* A scope of 64 bytes holds at most 32 '/'-separated parts. */
+#define MAX_PATH_SEGMENTS 40
 #define MAX_KEY_HEADER 256
 
 const double hub_latency_bounds[HUB_LATENCY_BUCKETS] = {
@@ -229,6 +230,14 @@ int hub_key_reads(const hub_key *k, const char *scope)
 	return k && grant_allows(&k->read, scope);
 }
 
+int hub_key_reads_all(const hub_key *k)
+{
+	for (size_t i = 0; k && i < k->read.n; i++)
+		if (!strcmp(k->read.patterns[i], "*"))
+			return 1;
+	return 0;
+}
+
 int hub_key_writes(const hub_key *k, const char *scope)
 {
 	return k && grant_allows(&k->write, scope);
@@ -353,12 +362,16 @@ void hub_tick(hub *h, uint64_t cursor, uint64_t now_ms)
 /* Routing                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* Segments of `path` (cut in place); more than MAX_PATH_SEGMENTS returns
+ * MAX_PATH_SEGMENTS + 1 and fills only the first MAX_PATH_SEGMENTS. */
 static size_t split_path(char *path, char **segs)
 {
 	size_t n = 0;
-	for (char *p = strtok(path, "/"); p && n < MAX_PATH_SEGMENTS;
-	     p = strtok(NULL, "/"))
+	for (char *p = strtok(path, "/"); p; p = strtok(NULL, "/")) {
+		if (n == MAX_PATH_SEGMENTS)
+			return n + 1;
 		segs[n++] = p;
+	}
 	return n;
 }
 
@@ -475,6 +488,13 @@ void hub_handle(http_exchange *x, const http_request *req, void *payload)
 	}
 	int slash = ends_in_slash(req->path);
 	nsegs = split_path(path, segs);
+	if (nsegs > MAX_PATH_SEGMENTS) {
+		free(path);
+		hub_reply_error(r, 414, "path_too_long",
+				"the path has more than %d segments",
+				MAX_PATH_SEGMENTS);
+		return;
+	}
 	for (size_t i = 0; i < h->nroutes && !found; i++) {
 		if (!match(h->routes[i], segs, nsegs, slash, NULL))
 			continue;

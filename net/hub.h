@@ -95,6 +95,9 @@ int hub_may_write(hub_request *r, const char *scope);
 
 /* The same without replying. */
 int hub_key_reads(const hub_key *k, const char *scope);
+/* 1 if the key's read grant is "*": it may see node-wide figures
+ * (/metrics name every scope; a tenant's key must not). */
+int hub_key_reads_all(const hub_key *k);
 int hub_key_writes(const hub_key *k, const char *scope);
 
 /* The key's single writable scope, an exact name (the compatibility

@@ -322,12 +322,20 @@ static int load_peers(hub_request *r, peer_view *v, uint64_t now)
 /* GET /api/sync/status                                                     */
 /* ------------------------------------------------------------------------ */
 
+typedef struct readable_total {
+	const hub_key *key;
+	uint64_t records;
+} readable_total;
+
+/* Only scopes the key may read count: a tenant's key must not learn the
+ * size of another tenant's data. */
 static int sum_records(const char *scope, const char *collection, uint64_t live,
 		       void *payload)
 {
-	(void)scope;
+	readable_total *t = payload;
 	(void)collection;
-	*(uint64_t *)payload += live;
+	if (hub_key_reads(t->key, scope))
+		t->records += live;
 	return 0;
 }
 
@@ -365,10 +373,12 @@ static json_t *peer_json(const peer_row *row)
 static void get_sync_status(hub_request *r)
 {
 	ferry_status st;
-	uint64_t records = 0, now = wall_ms();
+	readable_total total = {r->key, 0};
+	uint64_t now = wall_ms();
 	ferry_err err = ferry_status_get(&st, r->node);
 	if (!err)
-		err = ferry_collections(r->node, sum_records, &records);
+		err = ferry_collections(r->node, sum_records, &total);
+	uint64_t records = total.records;
 	if (err) {
 		hub_reply_error(r, 500, "store", "cannot read node status: %s",
 				ferry_strerror(err));
@@ -399,8 +409,9 @@ static void get_sync_status(hub_request *r)
 		hub_reply_json(r, 500, NULL);
 		return;
 	}
-	/* The data directory is shown because an operator with a key is
-	 * the one who has to find it on the machine. */
+	/* The data directory helps the operator (a key reading every scope)
+	 * find the store; a tenant's key is not shown the hub's file system,
+	 * and node-wide counts only cover the scopes it may read. */
 	json_t *doc = json_pack(
 		"{s:{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, "
 		"s:{s:I, s:I, s:I}, s:I}",
@@ -415,6 +426,8 @@ static void get_sync_status(hub_request *r)
 		"green", (json_int_t)colours[0], "yellow",
 		(json_int_t)colours[1], "red", (json_int_t)colours[2],
 		"time_ms", (json_int_t)now);
+	if (doc && !hub_key_reads_all(r->key))
+		json_object_del(json_object_get(doc, "node"), "dir");
 	hub_reply_json(r, 200, doc);
 }
 
@@ -422,8 +435,8 @@ static void get_sync_status(hub_request *r)
 /* GET /healthz                                                             */
 /* ------------------------------------------------------------------------ */
 
-/* One cheap read proves the store opens a read transaction; no detail is
- * given beyond the error's name, since anyone may ask. */
+/* One cheap read proves the store opens a read transaction; the answer
+ * says no more than the error's text, since anyone may ask. */
 static void get_healthz(hub_request *r)
 {
 	uint64_t cursor;
@@ -621,7 +634,14 @@ static void peer_metrics(FILE *f, const peer_view *v)
 static void get_metrics(hub_request *r)
 {
 	ferry_status st;
-	ferry_err err = ferry_status_get(&st, r->node);
+	ferry_err err;
+	if (!hub_key_reads_all(r->key)) {
+		hub_reply_error(r, 403, "forbidden",
+				"/metrics names every scope; use a key created "
+				"with --read '*'");
+		return;
+	}
+	err = ferry_status_get(&st, r->node);
 	if (err) {
 		hub_reply_error(r, 500, "store", "cannot read node status: %s",
 				ferry_strerror(err));

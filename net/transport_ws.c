@@ -317,12 +317,14 @@ static int read_args(http_exchange *x)
 {
 	char frag[2048];
 	int n;
-	for (int i = 0; (n = lws_hdr_copy_fragment(x->wsi, frag, sizeof(frag),
-						   WSI_TOKEN_HTTP_URI_ARGS,
-						   i)) >= 0;
+	for (int i = 0; lws_hdr_fragment_length(x->wsi, WSI_TOKEN_HTTP_URI_ARGS,
+						i) > 0;
 	     i++) {
 		char **grown;
-		if (i >= 64)
+		/* Too many or too long: refused, never silently dropped. */
+		if (i >= 64 ||
+		    (n = lws_hdr_copy_fragment(x->wsi, frag, sizeof(frag),
+					       WSI_TOKEN_HTTP_URI_ARGS, i)) < 0)
 			return -1;
 		grown = realloc(x->args, (x->nargs + 1) * sizeof(*grown));
 		if (!grown)
