@@ -27,12 +27,16 @@ ferry_err codec_check_depth(const void *buf, size_t len, size_t *used,
 	left[0] = 1;
 	for (;;) {
 		uint64_t skip = 0, children = 0;
+		int is_container;
 		size_t lenbytes = 0;
 		uint8_t b;
 
 		if (pos >= len)
 			return FERRY_E_MALFORMED;
 		b = p[pos++];
+		/* fixmap, fixarray, array16/32, map16/32 */
+		is_container =
+			(b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
 		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
 		    b == 0xc3) {
 			/* fixint, nil, bool: no payload */
@@ -132,12 +136,14 @@ ferry_err codec_check_depth(const void *buf, size_t len, size_t *used,
 			return FERRY_E_MALFORMED;
 		pos += skip;
 		left[depth]--;
+		/* Every container counts towards the depth, empty or not. */
+		if (is_container && (unsigned int)depth + 1 > max_containers)
+			return FERRY_E_LIMIT;
 		if (children) {
 			/* Every child takes at least one byte: a count larger
 			 * than what is left is a lie, refused before anyone
 			 * allocates for it. msgpack-c nests at most 32 deep. */
-			if (children > len - pos ||
-			    (unsigned int)depth + 1 > max_containers)
+			if (children > len - pos)
 				return FERRY_E_MALFORMED;
 			left[++depth] = children;
 		}
@@ -240,4 +246,17 @@ void codec_put_be64(uint8_t *dst, uint64_t v)
 uint64_t codec_get_be64(const uint8_t *src)
 {
 	return read_be(src, 8);
+}
+
+ferry_err ferry_msgpack_check(const void *buf, size_t len,
+			      unsigned int max_depth)
+{
+	size_t used = 0;
+	ferry_err err;
+	if (!buf || max_depth > CODEC_MAX_DEPTH - 1)
+		return FERRY_E_INVALID;
+	err = codec_check_depth(buf, len, &used, max_depth);
+	if (err)
+		return err;
+	return used == len ? FERRY_OK : FERRY_E_MALFORMED;
 }

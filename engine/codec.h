@@ -21,7 +21,8 @@
 ferry_err codec_check(const void *buf, size_t len, size_t *used);
 
 /* codec_check() allowing at most `max_containers` nested arrays and maps
- * (the whole object counts: a bare array is 1). */
+ * (the whole object counts: a bare array is 1); nesting beyond that is
+ * FERRY_E_LIMIT. */
 ferry_err codec_check_depth(const void *buf, size_t len, size_t *used,
 			    unsigned int max_containers);
 

@@ -101,6 +101,15 @@ int ferry_utf8_valid(const void *buf, size_t len);
  * text truncated by snprintf in the middle of a character). */
 void ferry_utf8_trim(char *s);
 
+/* msgpack-c allocates for whatever count an array or map header claims, so
+ * untrusted bytes are walked with this first: buf[0..len) must be exactly
+ * one well-formed object whose counts fit in the bytes present and whose
+ * arrays and maps nest at most `max_depth` deep (a flat array is 1; at most
+ * 31, the deepest msgpack-c decodes).
+ * Errors: FERRY_E_MALFORMED, FERRY_E_LIMIT (nested too deep). */
+ferry_err ferry_msgpack_check(const void *buf, size_t len,
+			      unsigned int max_depth);
+
 /* ------------------------------------------------------------------------ */
 /* Limits                                                                   */
 /* ------------------------------------------------------------------------ */

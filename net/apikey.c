@@ -115,66 +115,6 @@ static int token_shape_valid(const char *token, size_t *len)
 /* JSON in and out                                                          */
 /* ------------------------------------------------------------------------ */
 
-/* A grant as a JSON array of its patterns; NULL when out of memory. */
-static json_t *grant_json(const grant *g)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; arr && i < g->n; i++) {
-		if (json_array_append_new(arr, json_string(g->patterns[i]))) {
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
-}
-
-/* Is pattern a single valid grant pattern, exactly as written? Reuses
- * grant_parse() so what is stored and what people type obey one
- * grammar. */
-static int pattern_valid(const char *pattern)
-{
-	grant one;
-	if (grant_parse(&one, pattern, NULL, 0) != FERRY_OK)
-		return 0;
-	int ok = one.n == 1 && strcmp(one.patterns[0], pattern) == 0;
-	grant_clear(&one);
-	return ok;
-}
-
-/* Member `name` (an array of patterns) as a grant; absent = empty. */
-static ferry_err member_grant(const json_t *obj, const char *name, grant *g)
-{
-	const json_t *arr = json_object_get(obj, name);
-	g->patterns = NULL;
-	g->n = 0;
-	if (!arr)
-		return FERRY_OK;
-	if (!json_is_array(arr) || json_array_size(arr) > GRANT_MAX_PATTERNS)
-		return FERRY_E_CORRUPT;
-	if (json_array_size(arr) == 0)
-		return FERRY_OK;
-	g->patterns = calloc(json_array_size(arr), sizeof(*g->patterns));
-	if (!g->patterns)
-		return FERRY_E_NOMEM;
-	size_t i;
-	const json_t *item;
-	json_array_foreach(arr, i, item)
-	{
-		const char *p = json_string_value(item);
-		if (!p || !pattern_valid(p)) {
-			grant_clear(g);
-			return FERRY_E_CORRUPT;
-		}
-		g->patterns[g->n] = strdup(p);
-		if (!g->patterns[g->n]) {
-			grant_clear(g);
-			return FERRY_E_NOMEM;
-		}
-		g->n++;
-	}
-	return FERRY_OK;
-}
-
 /* Decode a stored key; the id comes from the table key (its hash). The
  * name must be a valid one: it is what `revoke` and 403 messages name. */
 static ferry_err decode_key(apikey_info *out, const char *key,
@@ -207,9 +147,10 @@ static ferry_err decode_key(apikey_info *out, const char *key,
 			out->created_ms = (uint64_t)json_integer_value(created);
 	}
 	if (!err)
-		err = member_grant(doc, "read", &out->read);
+		err = grant_from_json(&out->read, json_object_get(doc, "read"));
 	if (!err)
-		err = member_grant(doc, "write", &out->write);
+		err = grant_from_json(&out->write,
+				      json_object_get(doc, "write"));
 	json_decref(doc);
 	if (err)
 		apikey_info_clear(out);
@@ -304,7 +245,7 @@ static ferry_err store_new_key(ferry_node *node, const char *name,
 	/* Only the hash is the table key; the record holds no part of
 	 * the token. */
 	json_t *doc = json_pack("{s:s, s:o, s:o, s:I}", "name", name, "read",
-				grant_json(r), "write", grant_json(w),
+				grant_to_json(r), "write", grant_to_json(w),
 				"created_ms", (json_int_t)created);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);

@@ -3,10 +3,10 @@
  *
  * Decoding runs in three steps, so a hostile peer cannot make us allocate
  * for a lie or accept a frame that is almost right:
- *  1. frame_check() walks the raw bytes: every msgpack count is bounded by
- *     the bytes left, nesting by FRAME_MAX_DEPTH, and exactly one object
- *     fills the buffer. Only then does msgpack_unpack_next() see it (it
- *     trusts counts and allocates for them).
+ *  1. ferry_msgpack_check() walks the raw bytes: every msgpack count is bounded
+ * by the bytes left, nesting by FRAME_MAX_DEPTH, and exactly one object fills
+ * the buffer. Only then does msgpack_unpack_next() see it (it trusts counts and
+ * allocates for them).
  *  2. The tree is checked field by field against the frame's shape: exact
  *     field counts, exact types, exact binary sizes, string limits.
  *  3. Strings the caller keeps (refusal scopes and reasons, the CLOSE
@@ -30,155 +30,6 @@
 #define REFUSAL_FIELDS 3
 #define UINT_FIELDS 2 /* PENDING, PING, PONG */
 #define CLOSE_FIELDS 3
-
-/* ------------------------------------------------------------------------ */
-/* Step 1: the byte walk                                                    */
-/* ------------------------------------------------------------------------ */
-
-static uint64_t read_be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* 0 if buf[0..len) is exactly one msgpack object whose counts are all
- * bounded by the bytes left and whose nesting is at most FRAME_MAX_DEPTH - 1
- * containers deep. The same walk as the engine's codec_check(), which net/
- * cannot include: the payload size and child count of each type byte, read
- * straight from the msgpack spec. */
-static int frame_check(const uint8_t *p, size_t len)
-{
-	size_t pos = 0;
-	/* left[d]: objects still to read at nesting level d. */
-	uint64_t left[FRAME_MAX_DEPTH];
-	int depth = 0;
-
-	left[0] = 1;
-	for (;;) {
-		uint64_t skip = 0, children = 0;
-		size_t lenbytes = 0;
-		uint8_t b;
-
-		if (pos >= len)
-			return -1;
-		b = p[pos++];
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
-		    b == 0xc3) {
-			/* fixint, nil, bool: no payload */
-		} else if (b <= 0x8f) {
-			children = 2u * (b & 0x0fu);
-		} else if (b <= 0x9f) {
-			children = b & 0x0fu;
-		} else if (b <= 0xbf) {
-			skip = b & 0x1fu;
-		} else {
-			switch (b) {
-			case 0xc4:
-			case 0xd9:
-				lenbytes = 1;
-				break;
-			case 0xc5:
-			case 0xda:
-				lenbytes = 2;
-				break;
-			case 0xc6:
-			case 0xdb:
-				lenbytes = 4;
-				break;
-			case 0xc7:
-				lenbytes = 1;
-				skip = 1;
-				break;
-			case 0xc8:
-				lenbytes = 2;
-				skip = 1;
-				break;
-			case 0xc9:
-				lenbytes = 4;
-				skip = 1;
-				break;
-			case 0xca:
-				skip = 4;
-				break;
-			case 0xcb:
-				skip = 8;
-				break;
-			case 0xcc:
-			case 0xd0:
-				skip = 1;
-				break;
-			case 0xcd:
-			case 0xd1:
-				skip = 2;
-				break;
-			case 0xce:
-			case 0xd2:
-				skip = 4;
-				break;
-			case 0xcf:
-			case 0xd3:
-				skip = 8;
-				break;
-			case 0xd4:
-				skip = 2;
-				break;
-			case 0xd5:
-				skip = 3;
-				break;
-			case 0xd6:
-				skip = 5;
-				break;
-			case 0xd7:
-				skip = 9;
-				break;
-			case 0xd8:
-				skip = 17;
-				break;
-			case 0xdc:
-			case 0xde:
-				lenbytes = 2;
-				break;
-			case 0xdd:
-			case 0xdf:
-				lenbytes = 4;
-				break;
-			default:
-				return -1; /* 0xc1, never used */
-			}
-			if (lenbytes) {
-				uint64_t n;
-				if (lenbytes > len - pos)
-					return -1;
-				n = read_be(p + pos, lenbytes);
-				pos += lenbytes;
-				if (b >= 0xdc)
-					children = (b >= 0xde) ? 2 * n : n;
-				else
-					skip += n;
-			}
-		}
-		if (skip > len - pos)
-			return -1;
-		pos += skip;
-		left[depth]--;
-		if (children) {
-			/* Every child takes at least one byte: a count larger
-			 * than what is left is a lie, refused before msgpack-c
-			 * allocates for it. */
-			if (children > len - pos ||
-			    depth + 1 >= FRAME_MAX_DEPTH)
-				return -1;
-			left[++depth] = children;
-		}
-		while (left[depth] == 0) {
-			if (depth == 0)
-				return pos == len ? 0 : -1;
-			depth--;
-		}
-	}
-}
 
 /* ------------------------------------------------------------------------ */
 /* Step 2: field checks                                                     */
@@ -418,7 +269,7 @@ ferry_err frame_decode(frame *f, const void *buf, size_t len)
 
 	memset(f, 0, sizeof(*f));
 	msgpack_unpacked_init(&f->unpacked);
-	if (len == 0 || frame_check(buf, len) != 0)
+	if (len == 0 || ferry_msgpack_check(buf, len, FRAME_MAX_DEPTH - 1))
 		return FERRY_E_PROTOCOL;
 	switch (msgpack_unpack_next(&f->unpacked, buf, len, &off)) {
 	case MSGPACK_UNPACK_SUCCESS:
@@ -430,7 +281,7 @@ ferry_err frame_decode(frame *f, const void *buf, size_t len)
 		err = FERRY_E_PROTOCOL;
 		goto fail;
 	}
-	/* frame_check() proved one object fills the buffer. */
+	/* ferry_msgpack_check() proved one object fills the buffer. */
 	if (off != len || f->unpacked.data.type != MSGPACK_OBJECT_ARRAY) {
 		err = FERRY_E_PROTOCOL;
 		goto fail;

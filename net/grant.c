@@ -216,3 +216,61 @@ void grant_clear(grant *g)
 	g->patterns = NULL;
 	g->n = 0;
 }
+
+/* Is pattern a single valid grant pattern, exactly as written? Reuses
+ * grant_parse() so that what is stored and what people type obey one
+ * grammar. */
+int grant_pattern_valid(const char *pattern)
+{
+	grant one;
+	if (grant_parse(&one, pattern, NULL, 0) != FERRY_OK)
+		return 0;
+	int ok = one.n == 1 && strcmp(one.patterns[0], pattern) == 0;
+	grant_clear(&one);
+	return ok;
+}
+
+/* A grant as a JSON array of its patterns; NULL when out of memory. */
+json_t *grant_to_json(const grant *g)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < g->n; i++) {
+		if (json_array_append_new(arr, json_string(g->patterns[i]))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+ferry_err grant_from_json(grant *g, const json_t *arr)
+{
+	g->patterns = NULL;
+	g->n = 0;
+	if (!arr)
+		return FERRY_OK;
+	if (!json_is_array(arr) || json_array_size(arr) > GRANT_MAX_PATTERNS)
+		return FERRY_E_CORRUPT;
+	if (json_array_size(arr) == 0)
+		return FERRY_OK;
+	g->patterns = calloc(json_array_size(arr), sizeof(*g->patterns));
+	if (!g->patterns)
+		return FERRY_E_NOMEM;
+	size_t i;
+	const json_t *item;
+	json_array_foreach(arr, i, item)
+	{
+		const char *p = json_string_value(item);
+		if (!p || !grant_pattern_valid(p)) {
+			grant_clear(g);
+			return FERRY_E_CORRUPT;
+		}
+		g->patterns[g->n] = strdup(p);
+		if (!g->patterns[g->n]) {
+			grant_clear(g);
+			return FERRY_E_NOMEM;
+		}
+		g->n++;
+	}
+	return FERRY_OK;
+}

@@ -9,6 +9,8 @@
 #ifndef FERRY_GRANT_H
 #define FERRY_GRANT_H
 
+#include <jansson.h>
+
 #include "ferry.h"
 
 #define GRANT_MAX_PATTERNS 256
@@ -34,5 +36,17 @@ char *grant_format(const grant *g);
 ferry_err grant_copy(grant *dst, const grant *src);
 
 void grant_clear(grant *g);
+
+/* 1 if `pattern` is one valid pattern, exactly as written (how stored
+ * grants are checked: what is stored obeys the grammar people type). */
+int grant_pattern_valid(const char *pattern);
+
+/* The grant as a JSON array of its patterns; NULL when out of memory. */
+json_t *grant_to_json(const grant *g);
+
+/* A JSON array of patterns as a grant (NULL: the empty grant). `g` is
+ * output only. Errors: FERRY_E_CORRUPT (not an array of valid patterns, or
+ * more than GRANT_MAX_PATTERNS), FERRY_E_NOMEM. */
+ferry_err grant_from_json(grant *g, const json_t *arr);
 
 #endif

@@ -19,14 +19,14 @@
 #include <time.h>
 
 #include "apikey.h"
+#include "ferry_json.h"
 
 /* A scope of 64 bytes holds at most 32 '/'-separated parts. */
 #define MAX_PATH_SEGMENTS 40
 #define MAX_KEY_HEADER 256
 
 const double hub_latency_bounds[HUB_LATENCY_BUCKETS] = {
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-	0.1,   0.25,   0.5,   1.0,  2.5,   5.0,
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 };
 
 /* A parked long poll. */
@@ -146,8 +146,7 @@ void hub_reply_error(hub_request *r, int status, const char *code,
 		static const char oom[] =
 			"{\"error\": {\"code\": \"internal\", \"message\": "
 			"\"out of memory\"}}";
-		hub_reply_raw(r, 500, "application/json", oom,
-			      sizeof(oom) - 1);
+		hub_reply_raw(r, 500, "application/json", oom, sizeof(oom) - 1);
 	}
 }
 
@@ -197,8 +196,8 @@ int hub_query(hub_request *r, const char *name, char *out, size_t out_len)
 	return 0;
 }
 
-int hub_query_u64(hub_request *r, const char *name, uint64_t dflt,
-		  uint64_t max, uint64_t *out)
+int hub_query_u64(hub_request *r, const char *name, uint64_t dflt, uint64_t max,
+		  uint64_t *out)
 {
 	char text[32], *end;
 	int found = hub_query(r, name, text, sizeof(text));
@@ -219,6 +218,37 @@ int hub_query_u64(hub_request *r, const char *name, uint64_t dflt,
 	}
 	*out = v;
 	return 0;
+}
+
+ferry_err hub_record_json(json_t **out, const ferry_record *rec, json_t *id)
+{
+	json_t *obj = json_object();
+	/* json_object_set_new_nocheck() takes `id` even when it fails. */
+	if (!obj || !id || json_object_set_new_nocheck(obj, "id", id)) {
+		if (!obj)
+			json_decref(id);
+		json_decref(obj);
+		return FERRY_E_NOMEM;
+	}
+	size_t n = ferry_record_field_count(rec);
+	for (size_t i = 0; i < n; i++) {
+		ferry_field_info f;
+		json_t *v;
+		ferry_record_field(rec, i, &f);
+		if (strcmp(f.name, "id") == 0)
+			continue;
+		ferry_err err =
+			ferry_json_from_msgpack(&v, f.value, f.value_len);
+		/* Field names were checked to be UTF-8 when written. */
+		if (!err && json_object_set_new_nocheck(obj, f.name, v))
+			err = FERRY_E_NOMEM;
+		if (err) {
+			json_decref(obj);
+			return err;
+		}
+	}
+	*out = obj;
+	return FERRY_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -247,10 +277,9 @@ int hub_may_read(hub_request *r, const char *scope)
 {
 	if (hub_key_reads(r->key, scope))
 		return 1;
-	hub_reply_error(r, 403, "forbidden",
-			"API key %s (%s) may not read scope %s",
-			r->key ? r->key->id : "?", r->key ? r->key->name : "",
-			scope);
+	hub_reply_error(
+		r, 403, "forbidden", "API key %s (%s) may not read scope %s",
+		r->key ? r->key->id : "?", r->key ? r->key->name : "", scope);
 	return 0;
 }
 
@@ -258,10 +287,9 @@ int hub_may_write(hub_request *r, const char *scope)
 {
 	if (hub_key_writes(r->key, scope))
 		return 1;
-	hub_reply_error(r, 403, "forbidden",
-			"API key %s (%s) may not write scope %s",
-			r->key ? r->key->id : "?", r->key ? r->key->name : "",
-			scope);
+	hub_reply_error(
+		r, 403, "forbidden", "API key %s (%s) may not write scope %s",
+		r->key ? r->key->id : "?", r->key ? r->key->name : "", scope);
 	return 0;
 }
 
@@ -546,11 +574,12 @@ void hub_handle(http_exchange *x, const http_request *req, void *payload)
 		if (err) {
 			free(key);
 			h->stats.unauthorized++;
-			hub_reply_error(r, 401, "unauthorized",
-					have ? "unknown or revoked API key"
-					     : "this endpoint needs an API key: "
-					       "send X-API-Key: <key> or "
-					       "Authorization: Bearer <key>");
+			hub_reply_error(
+				r, 401, "unauthorized",
+				have ? "unknown or revoked API key"
+				     : "this endpoint needs an API key: "
+				       "send X-API-Key: <key> or "
+				       "Authorization: Bearer <key>");
 			return;
 		}
 		r->key = key;
@@ -593,14 +622,13 @@ ferry_err hub_new(hub **out, ferry_node *node, const hub_config *config)
 		return FERRY_E_NOMEM;
 	h->node = node;
 	h->config = *config;
-	h->pricelist_scope = strdup(config->pricelist_scope
-					    ? config->pricelist_scope
-					    : "pricelist");
+	h->pricelist_scope =
+		strdup(config->pricelist_scope ? config->pricelist_scope
+					       : "pricelist");
 	h->config.pricelist_scope = h->pricelist_scope;
 	/* Fixed paths before patterns that could swallow them. */
 	const hub_route *lists[] = {hub_status_routes, hub_desktop_routes,
-				    hub_watermelon_routes,
-				    hub_generic_routes};
+				    hub_watermelon_routes, hub_generic_routes};
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]) && !err; i++)
 		err = add_routes(h, lists[i]);
 	if (err || !h->pricelist_scope) {

@@ -23,9 +23,9 @@ typedef struct hub hub;
 typedef struct hub_config {
 	/* The head-office scope profile 1 serves as "nomenclature". */
 	const char *pricelist_scope;
-	size_t max_body;	 /* bytes; larger requests get 413 */
-	size_t max_actions;	 /* per upload or batch request */
-	uint32_t max_wait_s;	 /* upper bound of ?wait= long polls */
+	size_t max_body;     /* bytes; larger requests get 413 */
+	size_t max_actions;  /* per upload or batch request */
+	uint32_t max_wait_s; /* upper bound of ?wait= long polls */
 } hub_config;
 
 /* An authenticated API key (apikey.h). */
@@ -61,7 +61,8 @@ void hub_reply_json(hub_request *r, int status, json_t *body);
 /* {"error": {"code": code, "message": ...}} with `status`. Codes are short
  * stable words ("bad_json", "forbidden", "not_found", "too_large", ...). */
 void hub_reply_error(hub_request *r, int status, const char *code,
-		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+		     const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 void hub_reply_raw(hub_request *r, int status, const char *content_type,
 		   const void *body, size_t len);
@@ -81,8 +82,13 @@ int hub_query(hub_request *r, const char *name, char *out, size_t out_len);
 
 /* An unsigned query parameter (default if absent). Returns 0, or -1 after
  * replying 400 naming the parameter and its bounds. */
-int hub_query_u64(hub_request *r, const char *name, uint64_t dflt,
-		  uint64_t max, uint64_t *out);
+int hub_query_u64(hub_request *r, const char *name, uint64_t dflt, uint64_t max,
+		  uint64_t *out);
+
+/* A record as {"id": id, field: value, ...} — the shape both compatibility
+ * profiles send. `id` is stolen; a stored field also named "id" is left
+ * out (the record's id wins). Errors: FERRY_E_NOMEM, value decoding. */
+ferry_err hub_record_json(json_t **out, const ferry_record *rec, json_t *id);
 
 /* ------------------------------------------------------------------------ */
 /* Authorization                                                            */
@@ -161,7 +167,7 @@ typedef struct hub_route_stats {
 typedef struct hub_stats {
 	hub_route_stats *routes; /* one per route, in registration order */
 	size_t nroutes;
-	uint64_t unmatched;	 /* 404 for unknown paths */
+	uint64_t unmatched;    /* 404 for unknown paths */
 	uint64_t unauthorized; /* 401: missing or unknown key */
 	uint64_t bytes_in, bytes_out;
 } hub_stats;

@@ -3,8 +3,8 @@
  * records, changes and conflicts (see ferry_json.h for the mapping).
  *
  * msgpack-c trusts the counts it reads and allocates for them, so untrusted
- * bytes are first walked by check_object(), which bounds every count by the
- * bytes left and nesting by FERRY_JSON_MAX_DEPTH; only then does
+ * bytes are first walked by ferry_msgpack_check(), which bounds every count
+ * by the bytes left and nesting by FERRY_JSON_MAX_DEPTH; only then does
  * msgpack_unpack_next() see them.
  */
 #include <stdio.h>
@@ -20,153 +20,13 @@
 #define TAG_MSGPACK "$msgpack"
 #define B64_VARIANT sodium_base64_VARIANT_ORIGINAL
 
-/* ------------------------------------------------------------------------ */
-/* Walking untrusted msgpack                                                */
-/* ------------------------------------------------------------------------ */
-
-/* Read a big-endian unsigned integer of `width` bytes at *pos. */
-static int read_be(const uint8_t *buf, size_t len, size_t *pos, size_t width,
-		   uint64_t *out)
-{
-	if (len - *pos < width)
-		return -1;
-	uint64_t v = 0;
-	for (size_t i = 0; i < width; i++)
-		v = v << 8 | buf[*pos + i];
-	*pos += width;
-	*out = v;
-	return 0;
-}
-
-/* Advance *pos over one msgpack object that must lie within buf[0..len).
- * `depth` is the nesting of the containers around it. Each element takes at
- * least one byte, so a count above the bytes left is rejected before any
- * element is looked at, and the walk is linear in `len`. */
-static ferry_err check_object(const uint8_t *buf, size_t len, size_t *pos,
-			      unsigned int depth)
-{
-	if (*pos >= len)
-		return FERRY_E_MALFORMED;
-	uint8_t tag = buf[(*pos)++];
-	uint64_t skip = 0;  /* payload bytes after the header */
-	uint64_t items = 0; /* nested objects after the header */
-	size_t width = 0;   /* bytes of the length or count field */
-	int container =
-		(tag >= 0x80 && tag <= 0x9f) || (tag >= 0xdc && tag <= 0xdf);
-
-	if (tag <= 0x7f || tag >= 0xe0 ||
-	    (tag >= 0xc0 && tag <= 0xc3 && tag != 0xc1))
-		return FERRY_OK; /* fixint, nil, false, true */
-	if (tag >= 0x80 && tag <= 0x8f) {
-		items = 2u * (tag & 0x0fu);
-	} else if (tag >= 0x90 && tag <= 0x9f) {
-		items = tag & 0x0fu;
-	} else if (tag >= 0xa0 && tag <= 0xbf) {
-		skip = tag & 0x1fu;
-	} else {
-		switch (tag) {
-		case 0xc4: /* bin 8/16/32, str 8/16/32 */
-		case 0xd9:
-			width = 1;
-			break;
-		case 0xc5:
-		case 0xda:
-			width = 2;
-			break;
-		case 0xc6:
-		case 0xdb:
-			width = 4;
-			break;
-		case 0xc7: /* ext 8/16/32: length, then type byte */
-			width = 1;
-			skip = 1;
-			break;
-		case 0xc8:
-			width = 2;
-			skip = 1;
-			break;
-		case 0xc9:
-			width = 4;
-			skip = 1;
-			break;
-		case 0xca: /* float 32/64 */
-			skip = 4;
-			break;
-		case 0xcb:
-			skip = 8;
-			break;
-		case 0xcc: /* uint and int 8/16/32/64 */
-		case 0xd0:
-			skip = 1;
-			break;
-		case 0xcd:
-		case 0xd1:
-			skip = 2;
-			break;
-		case 0xce:
-		case 0xd2:
-			skip = 4;
-			break;
-		case 0xcf:
-		case 0xd3:
-			skip = 8;
-			break;
-		case 0xd4: /* fixext 1/2/4/8/16: type byte, then data */
-			skip = 2;
-			break;
-		case 0xd5:
-			skip = 3;
-			break;
-		case 0xd6:
-			skip = 5;
-			break;
-		case 0xd7:
-			skip = 9;
-			break;
-		case 0xd8:
-			skip = 17;
-			break;
-		case 0xdc: /* array 16/32 */
-		case 0xdd:
-		case 0xde: /* map 16/32 */
-		case 0xdf: {
-			uint64_t count;
-			if (read_be(buf, len, pos, tag & 1 ? 4 : 2, &count))
-				return FERRY_E_MALFORMED;
-			items = tag >= 0xde ? 2 * count : count;
-			break;
-		}
-		default: /* 0xc1, never used */
-			return FERRY_E_MALFORMED;
-		}
-	}
-	if (width) {
-		uint64_t payload;
-		if (read_be(buf, len, pos, width, &payload))
-			return FERRY_E_MALFORMED;
-		skip += payload;
-	}
-	if (skip > len - *pos || items > len - *pos)
-		return FERRY_E_MALFORMED;
-	*pos += skip;
-	if (container && depth >= FERRY_JSON_MAX_DEPTH)
-		return FERRY_E_LIMIT;
-	for (uint64_t i = 0; i < items; i++) {
-		ferry_err err = check_object(buf, len, pos, depth + 1);
-		if (err)
-			return err;
-	}
-	return FERRY_OK;
-}
-
-/* buf[0..len) must be exactly one object nested inside `depth` levels. */
+/* buf[0..len) must be exactly one object, nested at most FERRY_JSON_MAX_DEPTH
+ * deep counting the `depth` levels already around it. */
 static ferry_err check_exact(const void *buf, size_t len, unsigned int depth)
 {
-	size_t pos = 0;
-	ferry_err err = check_object(buf, len, &pos, depth);
-	if (err)
-		return err;
-	return pos == len ? FERRY_OK : FERRY_E_MALFORMED;
+	if (depth >= FERRY_JSON_MAX_DEPTH)
+		return FERRY_E_LIMIT;
+	return ferry_msgpack_check(buf, len, FERRY_JSON_MAX_DEPTH - depth);
 }
 
 /* ------------------------------------------------------------------------ */

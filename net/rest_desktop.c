@@ -56,31 +56,7 @@ static json_t *id_json(const char *key)
  * download sees it, and it wins over a stored field also named "id". */
 static ferry_err record_json(json_t **out, const ferry_record *rec)
 {
-	json_t *obj = json_object();
-	if (!obj || json_object_set_new_nocheck(
-			    obj, "id", id_json(ferry_record_key(rec)))) {
-		json_decref(obj);
-		return FERRY_E_NOMEM;
-	}
-	size_t n = ferry_record_field_count(rec);
-	for (size_t i = 0; i < n; i++) {
-		ferry_field_info f;
-		json_t *v;
-		ferry_record_field(rec, i, &f);
-		if (strcmp(f.name, "id") == 0)
-			continue;
-		ferry_err err =
-			ferry_json_from_msgpack(&v, f.value, f.value_len);
-		/* Field names were checked to be UTF-8 when written. */
-		if (!err && json_object_set_new_nocheck(obj, f.name, v))
-			err = FERRY_E_NOMEM;
-		if (err) {
-			json_decref(obj);
-			return err;
-		}
-	}
-	*out = obj;
-	return FERRY_OK;
+	return hub_record_json(out, rec, id_json(ferry_record_key(rec)));
 }
 
 typedef struct collect_ctx {

@@ -111,31 +111,7 @@ static json_t *table_of(json_t *changes, const char *table)
  * it and is left out. */
 static ferry_err record_json(json_t **out, const ferry_record *rec)
 {
-	json_t *obj = json_object();
-	if (!obj || json_object_set_new_nocheck(
-			    obj, "id", json_string(ferry_record_key(rec)))) {
-		json_decref(obj);
-		return FERRY_E_NOMEM;
-	}
-	size_t n = ferry_record_field_count(rec);
-	for (size_t i = 0; i < n; i++) {
-		ferry_field_info f;
-		json_t *v;
-		ferry_record_field(rec, i, &f);
-		if (strcmp(f.name, "id") == 0)
-			continue;
-		ferry_err err =
-			ferry_json_from_msgpack(&v, f.value, f.value_len);
-		/* Field names were checked to be UTF-8 when written. */
-		if (!err && json_object_set_new_nocheck(obj, f.name, v))
-			err = FERRY_E_NOMEM;
-		if (err) {
-			json_decref(obj);
-			return err;
-		}
-	}
-	*out = obj;
-	return FERRY_OK;
+	return hub_record_json(out, rec, json_string(ferry_record_key(rec)));
 }
 
 static void reply_ferry_error(hub_request *r, ferry_err err, const char *what)

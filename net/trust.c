@@ -184,66 +184,6 @@ static ferry_err put_object(ferry_node *node, const char *table,
 	return err;
 }
 
-/* Is pattern a single valid grant pattern, exactly as written? Reuses
- * grant_parse() so that what is stored and what people type obey one
- * grammar. */
-static int pattern_valid(const char *pattern)
-{
-	grant one;
-	if (grant_parse(&one, pattern, NULL, 0) != FERRY_OK)
-		return 0;
-	int ok = one.n == 1 && strcmp(one.patterns[0], pattern) == 0;
-	grant_clear(&one);
-	return ok;
-}
-
-/* A grant as a JSON array of its patterns; NULL when out of memory. */
-static json_t *grant_json(const grant *g)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; arr && i < g->n; i++) {
-		if (json_array_append_new(arr, json_string(g->patterns[i]))) {
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
-}
-
-/* Member `name` (an array of patterns) as a grant; absent = empty. */
-static ferry_err member_grant(const json_t *obj, const char *name, grant *g)
-{
-	const json_t *arr = json_object_get(obj, name);
-	g->patterns = NULL;
-	g->n = 0;
-	if (!arr)
-		return FERRY_OK;
-	if (!json_is_array(arr) || json_array_size(arr) > GRANT_MAX_PATTERNS)
-		return FERRY_E_CORRUPT;
-	if (json_array_size(arr) == 0)
-		return FERRY_OK;
-	g->patterns = calloc(json_array_size(arr), sizeof(*g->patterns));
-	if (!g->patterns)
-		return FERRY_E_NOMEM;
-	size_t i;
-	const json_t *item;
-	json_array_foreach(arr, i, item)
-	{
-		const char *p = json_string_value(item);
-		if (!p || !pattern_valid(p)) {
-			grant_clear(g);
-			return FERRY_E_CORRUPT;
-		}
-		g->patterns[g->n] = strdup(p);
-		if (!g->patterns[g->n]) {
-			grant_clear(g);
-			return FERRY_E_NOMEM;
-		}
-		g->n++;
-	}
-	return FERRY_OK;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Trust list                                                               */
 /* ------------------------------------------------------------------------ */
@@ -262,7 +202,7 @@ static int grant_valid(const grant *g)
 	if (g->n > GRANT_MAX_PATTERNS || (g->n > 0 && !g->patterns))
 		return 0;
 	for (size_t i = 0; i < g->n; i++)
-		if (!g->patterns[i] || !pattern_valid(g->patterns[i]))
+		if (!g->patterns[i] || !grant_pattern_valid(g->patterns[i]))
 			return 0;
 	return 1;
 }
@@ -277,10 +217,10 @@ ferry_err trust_put(ferry_node *node, const trust_entry *e)
 	/* 0 means "not set by the caller": stamp it now so `trust ls` can
 	 * always say when a peer was added. */
 	uint64_t added = e->added_ms ? e->added_ms : now_ms();
-	json_t *doc =
-		json_pack("{s:s, s:o, s:o, s:o}", "name", e->name, "read",
-			  grant_json(&e->read), "write", grant_json(&e->write),
-			  "added_ms", json_u64(added));
+	json_t *doc = json_pack("{s:s, s:o, s:o, s:o}", "name", e->name, "read",
+				grant_to_json(&e->read), "write",
+				grant_to_json(&e->write), "added_ms",
+				json_u64(added));
 	return put_object(node, TABLE_TRUST, key, doc);
 }
 
@@ -299,9 +239,10 @@ static ferry_err decode_trust(trust_entry *out, const char *key,
 	if (!err)
 		err = member_u64(doc, "added_ms", &out->added_ms);
 	if (!err)
-		err = member_grant(doc, "read", &out->read);
+		err = grant_from_json(&out->read, json_object_get(doc, "read"));
 	if (!err)
-		err = member_grant(doc, "write", &out->write);
+		err = grant_from_json(&out->write,
+				      json_object_get(doc, "write"));
 	json_decref(doc);
 	if (err)
 		trust_entry_clear(out);

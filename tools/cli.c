@@ -210,6 +210,21 @@ int cli_print_json_line(json_t *doc)
 	return print_json(doc, JSON_COMPACT);
 }
 
+int cli_print_json_lines(json_t *docs)
+{
+	size_t i;
+	json_t *item;
+	int rc = CLI_EXIT_OK;
+	json_array_foreach(docs, i, item)
+	{
+		rc = cli_print_json_line(json_incref(item));
+		if (rc)
+			break;
+	}
+	json_decref(docs);
+	return rc;
+}
+
 int cli_parse_u64(struct cli *cli, const char *name, const char *text,
 		  uint64_t *out)
 {

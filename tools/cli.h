@@ -99,6 +99,9 @@ int cli_fail_msg(const char *hint, const char *what, ...)
 int cli_print_json(json_t *doc);
 int cli_print_json_line(json_t *doc);
 
+/* Each element of the array `docs` (stolen) as one JSON line. */
+int cli_print_json_lines(json_t *docs);
+
 /* Parse a non-negative decimal count for option `name`. */
 int cli_parse_u64(struct cli *cli, const char *name, const char *text,
 		  uint64_t *out);

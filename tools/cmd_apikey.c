@@ -259,16 +259,8 @@ static int apikey_ls(struct cli *cli, int nargs)
 		return CLI_EXIT_FAILED;
 	size_t i, n = json_array_size(keys);
 	json_t *item;
-	if (cli->json) {
-		json_array_foreach(keys, i, item)
-		{
-			rc = cli_print_json_line(json_incref(item));
-			if (rc)
-				break;
-		}
-		json_decref(keys);
-		return rc;
-	}
+	if (cli->json)
+		return cli_print_json_lines(keys);
 	if (n == 0) {
 		printf("no API keys (create one with `ferry apikey create "
 		       "--name NAME --read SCOPES --write SCOPES`)\n");

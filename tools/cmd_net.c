@@ -277,16 +277,8 @@ static int trust_ls(struct cli *cli, int nargs)
 		return CLI_EXIT_FAILED;
 	size_t i, n = json_array_size(entries);
 	json_t *item;
-	if (cli->json) {
-		json_array_foreach(entries, i, item)
-		{
-			rc = cli_print_json_line(json_incref(item));
-			if (rc)
-				break;
-		}
-		json_decref(entries);
-		return rc;
-	}
+	if (cli->json)
+		return cli_print_json_lines(entries);
 	if (n == 0) {
 		printf("no trusted peers (add one with `ferry trust add "
 		       "PUBKEY --name NAME --read SCOPES --write SCOPES`)\n");
