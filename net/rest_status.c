@@ -312,7 +312,8 @@ static int load_peers(hub_request *r, peer_view *v, uint64_t now)
 			return -1;
 		}
 	}
-	qsort(v->rows, v->n, sizeof(*v->rows), row_order);
+	if (v->n) /* rows is NULL when there are none */
+		qsort(v->rows, v->n, sizeof(*v->rows), row_order);
 	for (size_t i = 0; i < v->n; i++)
 		classify(&v->rows[i], now);
 	return 0;

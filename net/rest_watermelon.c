@@ -569,10 +569,21 @@ static int stage_push(hub_request *r, ferry_txn *txn, json_t *changes,
 						     : FERRY_E_NOMEM;
 					json_decref(fields);
 				}
+				const char *d = ferry_node_errmsg(r->node);
+				/* A limit the engine did not explain is the
+				 * JSON layer's: a value nested too deep. */
+				if (err == FERRY_E_LIMIT && !*d) {
+					hub_reply_error(
+						r, 400, "invalid_fields",
+						"changes.%.64s.%s[%zu]: a "
+						"value "
+						"nests deeper than %d levels",
+						table, kinds[k], i,
+						FERRY_JSON_MAX_DEPTH);
+					return -1;
+				}
 				if (err == FERRY_E_INVALID ||
 				    err == FERRY_E_LIMIT) {
-					const char *d =
-						ferry_node_errmsg(r->node);
 					hub_reply_error(
 						r,
 						err == FERRY_E_LIMIT ? 413

@@ -40,8 +40,7 @@ struct transport_conn {
 	transport_conn *next;
 };
 
-static int split_address(const char *s, char *addr, size_t addr_len,
-			 int *port);
+static int split_address(const char *s, char *addr, size_t addr_len, int *port);
 
 /* One HTTP request/response on a (possibly kept-alive) connection. */
 struct http_exchange {
@@ -307,9 +306,9 @@ static const struct {
 	enum lws_token_indexes token;
 	const char *name;
 } http_methods[] = {
-	{WSI_TOKEN_GET_URI, "GET"},	  {WSI_TOKEN_POST_URI, "POST"},
-	{WSI_TOKEN_PUT_URI, "PUT"},	  {WSI_TOKEN_PATCH_URI, "PATCH"},
-	{WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_HEAD_URI, "HEAD"},
+	{WSI_TOKEN_GET_URI, "GET"},	    {WSI_TOKEN_POST_URI, "POST"},
+	{WSI_TOKEN_PUT_URI, "PUT"},	    {WSI_TOKEN_PATCH_URI, "PATCH"},
+	{WSI_TOKEN_DELETE_URI, "DELETE"},   {WSI_TOKEN_HEAD_URI, "HEAD"},
 	{WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
 };
 
@@ -317,8 +316,8 @@ static int read_args(http_exchange *x)
 {
 	char frag[2048];
 	int n;
-	for (int i = 0; lws_hdr_fragment_length(x->wsi, WSI_TOKEN_HTTP_URI_ARGS,
-						i) > 0;
+	for (int i = 0;
+	     lws_hdr_fragment_length(x->wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
 	     i++) {
 		char **grown;
 		/* Too many or too long: refused, never silently dropped. */
@@ -391,8 +390,16 @@ static int http_begin(transport *t, struct lws *wsi, const char *uri)
 				  WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
 	if (has_length)
 		x->body_expected = strtoull(len_text, NULL, 10);
-	chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) >
-		  0;
+	chunked =
+		lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+	/* lws 4.1 does not decode chunked request bodies: say so rather than
+	 * wait for a body that never completes. */
+	if (chunked) {
+		respond_plain(x, 411, "length_required",
+			      "send the body with a Content-Length header; "
+			      "chunked request bodies are not supported");
+		return 0;
+	}
 	if (x->body_expected > t->max_body) {
 		char msg[120];
 		snprintf(msg, sizeof(msg),
@@ -444,8 +451,8 @@ static int http_write(http_exchange *x)
 		uint8_t buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 					     *end = buf + sizeof(buf) - 1;
 		if (lws_add_http_common_headers(wsi, (unsigned int)x->status,
-						x->content_type, x->out_len,
-						&p, end))
+						x->content_type, x->out_len, &p,
+						end))
 			return -1;
 		if (x->headers) {
 			size_t n = strlen(x->headers);
@@ -519,8 +526,7 @@ static const struct lws_protocols http_protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-int http_header(http_exchange *x, const char *name, char *out,
-		size_t out_len)
+int http_header(http_exchange *x, const char *name, char *out, size_t out_len)
 {
 	char key[80];
 	int n;
@@ -529,9 +535,9 @@ int http_header(http_exchange *x, const char *name, char *out,
 		return -1;
 	size_t i = 0;
 	for (; name[i]; i++)
-		key[i] = (char)((name[i] >= 'A' && name[i] <= 'Z')
-					? name[i] + 32
-					: name[i]);
+		key[i] =
+			(char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32
+								  : name[i]);
 	key[i++] = ':';
 	key[i] = '\0';
 	if (!strcmp(key, "authorization:"))
@@ -541,8 +547,7 @@ int http_header(http_exchange *x, const char *name, char *out,
 		n = lws_hdr_copy(x->wsi, out, (int)out_len,
 				 WSI_TOKEN_HTTP_CONTENT_TYPE);
 	else
-		n = lws_hdr_custom_copy(x->wsi, out, (int)out_len, key,
-					(int)i);
+		n = lws_hdr_custom_copy(x->wsi, out, (int)out_len, key, (int)i);
 	return n < 0 ? -1 : n;
 }
 
@@ -579,8 +584,7 @@ ferry_err transport_http_listen(transport *t, const char *listen,
 	char addr[64];
 	int port;
 	if (!listen || split_address(listen, addr, sizeof(addr), &port)) {
-		snprintf(detail, detail_len,
-			 "HTTP address %s is not ADDR:PORT",
+		snprintf(detail, detail_len, "HTTP address %s is not ADDR:PORT",
 			 listen ? listen : "(none)");
 		return FERRY_E_INVALID;
 	}

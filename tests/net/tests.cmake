@@ -35,3 +35,5 @@ add_test(NAME net_status_page COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/net/statu
 set_tests_properties(net_status_page PROPERTIES LABELS integration TIMEOUT 180)
 # The hub's REST side end to end (issue 4): API keys, the generic API, both
 # compatibility profiles and bad input, against one `ferry serve --http`.
+add_test(NAME net_rest COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/net/rest_test.sh $<TARGET_FILE:ferry-cli>)
+set_tests_properties(net_rest PROPERTIES LABELS integration TIMEOUT 180)
