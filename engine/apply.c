@@ -282,11 +282,12 @@ ferry_err apply_merge_record(store_txn *txn, const char *scope,
 		err = merge_state_encode(scratch, &st);
 		if (!err && max_record && scratch->size > max_record)
 			err = FERRY_E_LIMIT;
-		codec_put_be64(trailer, live && !was_live ? cursor
-							  : old.created_cursor);
+		codec_put_be64(trailer,
+			       live && !was_live ? cursor : old.created_cursor);
 		codec_put_be64(trailer + 8, cursor);
-		if (!err && msgpack_sbuffer_write(scratch, (const char *)trailer,
-						  sizeof(trailer)))
+		if (!err &&
+		    msgpack_sbuffer_write(scratch, (const char *)trailer,
+					  sizeof(trailer)))
 			err = FERRY_E_NOMEM;
 		if (!err)
 			err = store_put(
@@ -328,8 +329,7 @@ ferry_err apply_entry(apply_ctx *ctx, apply_chain *chain,
 	ctx->cur_entry = e;
 	ctx->loss_err = FERRY_OK;
 	err = apply_merge_record(ctx->txn, chain->scope, e, chain->origin,
-				 ctx->arrival,
-				 &ctx->scratch,
+				 ctx->arrival, &ctx->scratch,
 				 local ? FERRY_MAX_RECORD_BYTES : 0, &delta,
 				 local ? NULL : record_loss, ctx);
 	if (!err)

@@ -78,8 +78,8 @@ void ferry_txn_abort(ferry_txn *txn)
 	free(txn);
 }
 
-ferry_err ferry_txn_kv_put(ferry_txn *txn, const char *table,
-			   const char *key, const void *value, size_t len)
+ferry_err ferry_txn_kv_put(ferry_txn *txn, const char *table, const char *key,
+			   const void *value, size_t len)
 {
 	txn_kv *grown, *kv;
 	ferry_err err;

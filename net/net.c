@@ -470,8 +470,7 @@ static void tick(void *payload)
 		write_statuses(net, 0);
 	}
 	if (net->hub) {
-		hub_net_view view = {0, net->closed_sent,
-				     net->closed_received};
+		hub_net_view view = {0, net->closed_sent, net->closed_received};
 		for (conn *c = net->conns; c; c = c->next) {
 			const peer_status *st = session_status(c->s);
 			view.peers_connected += session_established(c->s);
@@ -533,20 +532,18 @@ ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 		return err;
 	}
 	if (opts && opts->http_listen && *opts->http_listen) {
-		hub_config hc = {net->opts.pricelist_scope,
-				 net->opts.http_max_body
-					 ? net->opts.http_max_body
-					 : DEFAULT_HTTP_MAX_BODY,
-				 net->opts.http_max_actions
-					 ? net->opts.http_max_actions
-					 : DEFAULT_HTTP_MAX_ACTIONS,
-				 DEFAULT_MAX_WAIT_S};
+		hub_config hc = {
+			net->opts.pricelist_scope,
+			net->opts.http_max_body ? net->opts.http_max_body
+						: DEFAULT_HTTP_MAX_BODY,
+			net->opts.http_max_actions ? net->opts.http_max_actions
+						   : DEFAULT_HTTP_MAX_ACTIONS,
+			DEFAULT_MAX_WAIT_S};
 		err = hub_new(&net->hub, node, &hc);
 		if (!err)
-			err = transport_http_listen(net->t, opts->http_listen,
-						    hc.max_body, hub_handle,
-						    net->hub, detail,
-						    sizeof(detail));
+			err = transport_http_listen(
+				net->t, opts->http_listen, hc.max_body,
+				hub_handle, net->hub, detail, sizeof(detail));
 		if (err) {
 			if (errdetail)
 				*errdetail = strdup(detail);

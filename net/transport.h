@@ -96,8 +96,7 @@ typedef struct http_request {
 /* Copy the value of request header `name` (case-insensitive, without the
  * colon) into out; returns its length, or -1 if absent or longer than
  * out_len - 1. */
-int http_header(http_exchange *x, const char *name, char *out,
-		size_t out_len);
+int http_header(http_exchange *x, const char *name, char *out, size_t out_len);
 
 /* A request arrived. The handler must call http_respond() exactly once,
  * now or later (long polling), unless the exchange is aborted first. */

@@ -30,10 +30,12 @@ static void remove_tree(const char *path)
 	if (d) {
 		struct dirent *ent;
 		while ((ent = readdir(d)) != NULL) {
-			if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
+			if (!strcmp(ent->d_name, ".") ||
+			    !strcmp(ent->d_name, ".."))
 				continue;
 			char child[4096];
-			snprintf(child, sizeof(child), "%s/%s", path, ent->d_name);
+			snprintf(child, sizeof(child), "%s/%s", path,
+				 ent->d_name);
 			struct stat st;
 			if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
 				remove_tree(child);
