@@ -5,7 +5,7 @@ set -eu
 
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
 liblmdb-dev libmsgpack-dev libsodium-dev libjansson-dev libwebsockets-dev
-lmdb-utils python3 util-linux curl wrk chromium
+lmdb-utils python3 util-linux curl wrk chromium gnuplot-nox
 clang-format"
 
 missing=""
