@@ -131,6 +131,12 @@ void bench_series_free(bench_series *s);
 /* ---- libferry in this process -------------------------------------------- */
 
 ferry_node *bench_open(const char *dir);
+
+/* Open `dir` for writing without flushing commits to disk. For writers
+ * that stand in for other machines: on one shared disk their fsyncs would
+ * compete with the node being measured, which has a disk of its own in a
+ * real deployment. */
+ferry_node *bench_open_unsynced(const char *dir);
 void bench_node_id(char out[FERRY_ID_HEX_BYTES], const char *dir);
 /* Commit records [first, first + n) of the data set into (scope, "records"),
  * field "v" a msgpack bin, per_txn writes per transaction. */

@@ -253,6 +253,20 @@ ferry_node *bench_open(const char *dir)
 	return node;
 }
 
+ferry_node *bench_open_unsynced(const char *dir)
+{
+	ferry_node_options opts = FERRY_NODE_OPTIONS_INIT;
+	ferry_node *node = NULL;
+	char *detail = NULL;
+	int err;
+	opts.no_sync = 1;
+	err = ferry_node_open(&node, dir, &opts, &detail);
+	if (err)
+		bench_die("open %s: %s: %s", dir, ferry_strerror(err),
+			  detail ? detail : "");
+	return node;
+}
+
 void bench_node_id(char out[FERRY_ID_HEX_BYTES], const char *dir)
 {
 	ferry_node *node = bench_open(dir);

@@ -843,6 +843,20 @@ static void batch_post(hub_request *r)
 				json_array_size(ops), r->config->max_actions);
 		goto out;
 	}
+	/* A request touching a scope outside the key's grant is refused
+	 * whole, before anything is staged: it changes nothing. */
+	for (i = 0; i < json_array_size(ops); i++) {
+		const char *scope = json_string_value(
+			json_object_get(json_array_get(ops, i), "scope"));
+		if (scope && !hub_key_writes(r->key, scope)) {
+			hub_reply_error(
+				r, 403, "forbidden",
+				"operation %zu: API key %s (%s) may not "
+				"write scope %s; nothing was written",
+				i, r->key->id, r->key->name, scope);
+			goto out;
+		}
+	}
 	b.r = r;
 	b.seen_ids = json_object();
 	b.touched = json_object();
@@ -890,8 +904,6 @@ out:
 /* Routes                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* hub.c matches in list order: the fixed two-segment path /v1/changes
- * must come before the list pattern /v1/{}/{} that would also match it. */
 const hub_route hub_generic_routes[] = {
 	{"GET", "/v1/changes", changes_get, 0},
 	{"POST", "/v1/batch", batch_post, 0},
