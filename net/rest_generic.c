@@ -316,20 +316,21 @@ static void record_write(hub_request *r, int replace)
 		goto refuse;
 	if (!hub_may_write(r, scope))
 		goto out;
-	if (!replace) {
-		live = record_live(r->node, scope, collection, key, &e);
-		if (live < 0)
-			goto refuse;
-		if (!live) {
-			hub_reply_error(r, 404, "not_found",
-					"no record with that key to patch; "
-					"PUT creates records");
-			goto out;
-		}
+	live = record_live(r->node, scope, collection, key, &e);
+	if (live < 0)
+		goto refuse;
+	if (!replace && !live) {
+		hub_reply_error(r, 404, "not_found",
+				"no record with that key to patch; PUT creates "
+				"records");
+		goto out;
 	}
 	err = ferry_txn_begin(&txn, r->node);
+	/* Replacing nothing needs no tombstone: a PUT creating a record is
+	 * one change, not a delete and a put. */
 	if (!err)
-		err = add_write(txn, replace, scope, collection, key, fields);
+		err = add_write(txn, replace && live, scope, collection, key,
+				fields);
 	if (err) {
 		ferry_txn_abort(txn);
 		fail_engine(&e, r->node, err, "writing the record");
