@@ -157,7 +157,7 @@ ferry_err codec_check_depth(const void *buf, size_t len, size_t *used,
 	}
 }
 
-ferry_err codec_check(const void *buf, size_t len, size_t *used)
+static ferry_err codec_check(const void *buf, size_t len, size_t *used)
 {
 	/* left[] holds CODEC_MAX_DEPTH levels: the top one and 31 nested. */
 	return codec_check_depth(buf, len, used, CODEC_MAX_DEPTH - 1);

@@ -16,17 +16,14 @@
 #define CODEC_MAX_DEPTH 32
 
 /* Check that buf[0..len) starts with one complete, well-formed msgpack
- * object whose counts fit in the bytes present; *used gets its length.
- * Errors: FERRY_E_MALFORMED. */
-ferry_err codec_check(const void *buf, size_t len, size_t *used);
-
-/* codec_check() allowing at most `max_containers` nested arrays and maps
- * (the whole object counts: a bare array is 1); nesting beyond that is
- * FERRY_E_LIMIT. */
+ * object whose counts fit in the bytes present and whose arrays and maps
+ * nest at most `max_containers` deep (a bare array is 1); *used gets its
+ * length. Errors: FERRY_E_MALFORMED, FERRY_E_LIMIT (nested too deep). */
 ferry_err codec_check_depth(const void *buf, size_t len, size_t *used,
 			    unsigned int max_containers);
 
-/* Like codec_check() but the object must fill the buffer exactly. */
+/* One object filling the buffer exactly, nested at most as deep as
+ * msgpack-c decodes (CODEC_MAX_DEPTH - 1). */
 ferry_err codec_check_exact(const void *buf, size_t len);
 
 /* Re-encode one msgpack value in msgpack-c's canonical (shortest) form into

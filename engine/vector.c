@@ -37,8 +37,10 @@ uint64_t vector_seq(const ferry_vector *vec, const uint8_t *origin,
 	return 0;
 }
 
-ferry_err vector_push(ferry_vector *vec, const uint8_t *origin,
-		      const char *scope, uint64_t seq, const uint8_t *head)
+/* Append an item (callers append in sorted order). */
+static ferry_err vector_push(ferry_vector *vec, const uint8_t *origin,
+			     const char *scope, uint64_t seq,
+			     const uint8_t *head)
 {
 	vector_item *it;
 	if (vec->n == vec->cap) {

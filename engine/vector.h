@@ -22,10 +22,6 @@ struct ferry_vector {
 uint64_t vector_seq(const ferry_vector *vec, const uint8_t *origin,
 		    const char *scope);
 
-/* Append an item (callers append in sorted order). */
-ferry_err vector_push(ferry_vector *vec, const uint8_t *origin,
-		      const char *scope, uint64_t seq, const uint8_t *head);
-
 #define VECTOR_TAG "ferry.vector"
 #define VECTOR_VERSION 1
 #define VECTOR_MAX_ITEMS (1u << 20)

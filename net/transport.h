@@ -68,9 +68,6 @@ const char *transport_peer_address(const transport_conn *c);
 /* Run the loop for one round of events. */
 void transport_service(transport *t);
 
-/* Wake transport_service() from another thread. */
-void transport_wake(transport *t);
-
 void transport_free(transport *t);
 
 /* ------------------------------------------------------------------------ */

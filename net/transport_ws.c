@@ -776,11 +776,6 @@ void transport_service(transport *t)
 	lws_service(t->ctx, 0);
 }
 
-void transport_wake(transport *t)
-{
-	lws_cancel_service(t->ctx);
-}
-
 void transport_free(transport *t)
 {
 	if (!t)
