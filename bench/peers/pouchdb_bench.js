@@ -75,7 +75,7 @@ function parseArgs(argv) {
 	return cfg;
 }
 
-/* splitmix64, as bench/sync_bench.c has it. */
+/* splitmix64, as bench/bench_util.c has it (same ids for the same seed). */
 const M64 = (1n << 64n) - 1n;
 let rngState = 0n;
 function rng() {
@@ -257,7 +257,7 @@ async function live(cfg) {
 	const value = record(cfg.seed, 0, cfg.valueBytes).v;
 	const start = performance.now();
 	let written = 0;
-	/* As ferry-bench-sync: write i is due at start + i/R; no write starts
+	/* As ferry-bench live: write i is due at start + i/R; no write starts
 	 * after S seconds, so a writer that cannot keep up writes fewer. */
 	const end = start + cfg.seconds * 1000;
 	for (let i = 0; i < total; i++) {
