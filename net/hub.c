@@ -12,6 +12,7 @@
  */
 #include "hub.h"
 
+#include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,108 @@ int hub_query_u64(hub_request *r, const char *name, uint64_t dflt, uint64_t max,
 	}
 	*out = v;
 	return 0;
+}
+
+/* One field's value as msgpack, within the limits; fills the failure. */
+static int check_value(const char *name, const json_t *value,
+		       msgpack_sbuffer *buf, int *status, const char **code,
+		       char *why, size_t why_len)
+{
+	ferry_err err;
+	buf->size = 0;
+	err = ferry_json_to_msgpack(buf, value);
+	*status = 400;
+	*code = "invalid_fields";
+	if (err == FERRY_E_LIMIT)
+		snprintf(why, why_len,
+			 "field \"%s\" nests deeper than %d levels", name,
+			 FERRY_JSON_MAX_DEPTH);
+	else if (err == FERRY_E_INVALID)
+		snprintf(why, why_len,
+			 "field \"%s\": a $bin or $msgpack value that does not "
+			 "decode to exactly one value",
+			 name);
+	else if (err) {
+		*status = 500;
+		*code = "out_of_memory";
+		snprintf(why, why_len, "field \"%s\": %s", name,
+			 ferry_strerror(err));
+	} else if (buf->size > FERRY_MAX_VALUE_BYTES) {
+		*status = 413;
+		*code = "too_large";
+		snprintf(
+			why, why_len,
+			"field \"%s\" is %zu bytes as msgpack; the limit is %d",
+			name, buf->size, FERRY_MAX_VALUE_BYTES);
+	} else {
+		return 0;
+	}
+	return -1;
+}
+
+int hub_check_fields(const json_t *fields, int *status, const char **code,
+		     char *why, size_t why_len)
+{
+	msgpack_sbuffer buf;
+	const char *name;
+	json_t *value;
+	int rc = -1;
+
+	*status = 400;
+	*code = "invalid_fields";
+	if (!json_is_object(fields)) {
+		snprintf(why, why_len,
+			 "the fields must be a JSON object, not %s",
+			 json_is_array(fields)	  ? "an array"
+			 : json_is_string(fields) ? "a string"
+			 : json_is_null(fields)	  ? "null"
+						  : "a scalar");
+		return -1;
+	}
+	if (json_object_size(fields) == 0) {
+		snprintf(why, why_len,
+			 "the fields object must name at least one field");
+		return -1;
+	}
+	if (json_object_size(fields) > FERRY_MAX_FIELDS_PER_WRITE) {
+		*status = 413;
+		*code = "too_large";
+		snprintf(why, why_len,
+			 "%zu fields in one write; the limit is %d",
+			 json_object_size(fields), FERRY_MAX_FIELDS_PER_WRITE);
+		return -1;
+	}
+	msgpack_sbuffer_init(&buf);
+	for (void *it = json_object_iter((json_t *)fields); it;
+	     it = json_object_iter_next((json_t *)fields, it)) {
+		size_t len = json_object_iter_key_len(it);
+		name = json_object_iter_key(it);
+		value = json_object_iter_value(it);
+		if (len == 0 || strlen(name) != len) {
+			snprintf(why, why_len,
+				 "a field name is empty or holds a NUL "
+				 "character");
+			goto out;
+		}
+		if (len > FERRY_MAX_FIELD_NAME_BYTES) {
+			*status = 413;
+			*code = "too_large";
+			snprintf(why, why_len,
+				 "field name \"%.40s...\" is %zu bytes; the "
+				 "limit "
+				 "is %d",
+				 name, len, FERRY_MAX_FIELD_NAME_BYTES);
+			goto out;
+		}
+		if (check_value(name, value, &buf, status, code, why, why_len))
+			goto out;
+	}
+	rc = 0;
+out:
+	msgpack_sbuffer_destroy(&buf);
+	if (rc)
+		ferry_utf8_trim(why);
+	return rc;
 }
 
 ferry_err hub_record_json(json_t **out, const ferry_record *rec, json_t *id)

@@ -85,6 +85,17 @@ int hub_query(hub_request *r, const char *name, char *out, size_t out_len);
 int hub_query_u64(hub_request *r, const char *name, uint64_t dflt, uint64_t max,
 		  uint64_t *out);
 
+/* Check a JSON object of fields before it is written: 1 to
+ * FERRY_MAX_FIELDS_PER_WRITE fields, names non-empty, without NUL and
+ * within FERRY_MAX_FIELD_NAME_BYTES, values that convert to msgpack nested
+ * at most FERRY_JSON_MAX_DEPTH deep and within FERRY_MAX_VALUE_BYTES. On a
+ * failure fills *status (400, or 413 for a size limit), *code and `why`
+ * (naming the field) and returns -1; 0 otherwise. Every endpoint that
+ * writes JSON fields checks them here, so ferry_json_put() can then fail
+ * only in the engine, whose node detail says why. */
+int hub_check_fields(const json_t *fields, int *status, const char **code,
+		     char *why, size_t why_len);
+
 /* A record as {"id": id, field: value, ...} — the shape both compatibility
  * profiles send. `id` is stolen; a stored field also named "id" is left
  * out (the record's id wins). Errors: FERRY_E_NOMEM, value decoding. */

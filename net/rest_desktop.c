@@ -344,24 +344,15 @@ static int record_exists(upload *u, const char *collection, const char *key)
 	return live;
 }
 
-/* Why a write failed, for the action's error. The node's detail text is
- * used only if this failure set it: ferry_json_put fails before reaching
- * the node for a bad value, and the text would then be an older call's. */
+/* Why the engine refused a write, for the action's error: the fields
+ * passed hub_check_fields(), so the failure and its detail are the
+ * engine's own. */
 static void write_reason(char *out, size_t out_len, ferry_err err,
-			 const char *before, const char *after)
+			 ferry_node *node)
 {
-	if (*after && strcmp(before, after) != 0)
-		snprintf(out, out_len, "payload not stored: %s: %s",
-			 ferry_strerror(err), after);
-	else
-		snprintf(out, out_len, "payload not stored: %s%s",
-			 ferry_strerror(err),
-			 err == FERRY_E_INVALID
-				 ? " (a field name with NUL, or a malformed "
-				   "\"$bin\" / \"$msgpack\" value)"
-			 : err == FERRY_E_LIMIT ? " (too many fields or nested "
-						  "too deep)"
-						: "");
+	const char *detail = ferry_node_errmsg(node);
+	snprintf(out, out_len, "payload not stored: %s%s%s",
+		 ferry_strerror(err), *detail ? ": " : "", detail);
 	ferry_utf8_trim(out);
 }
 
@@ -421,31 +412,33 @@ static int apply_action(upload *u, json_t *action, char *server_id,
 		return -1;
 	}
 
-	char before[REASON_BYTES];
-	snprintf(before, sizeof(before), "%s", ferry_node_errmsg(u->r->node));
 	if (verb == VERB_DELETE) {
 		err = ferry_txn_delete(u->txn, u->scope, ent->collection,
 				       server_id);
 	} else {
 		json_t *fields = payload_fields(payload);
-		if (!fields)
+		int status;
+		const char *code;
+		if (!fields) {
 			err = FERRY_E_NOMEM;
-		else if (json_object_size(fields) == 0)
-			err = FERRY_E_NOT_FOUND; /* reported below */
-		else
-			err = ferry_json_put(u->txn, u->scope, ent->collection,
-					     server_id, fields);
-		json_decref(fields);
-		if (err == FERRY_E_NOT_FOUND) {
+		} else if (json_object_size(fields) == 0) {
+			json_decref(fields);
 			snprintf(reason, reason_len,
 				 "payload has no fields to %s",
 				 verb == VERB_CREATE ? "create" : "update");
 			return -1;
+		} else if (hub_check_fields(fields, &status, &code, reason,
+					    reason_len)) {
+			json_decref(fields);
+			return -1;
+		} else {
+			err = ferry_json_put(u->txn, u->scope, ent->collection,
+					     server_id, fields);
 		}
+		json_decref(fields);
 	}
 	if (err) {
-		write_reason(reason, reason_len, err, before,
-			     ferry_node_errmsg(u->r->node));
+		write_reason(reason, reason_len, err, u->r->node);
 		return -1;
 	}
 	if (verb == VERB_CREATE) {

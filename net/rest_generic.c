@@ -106,49 +106,10 @@ static uint64_t now_ms(void)
 /* Validation on a scratch transaction                                      */
 /* ------------------------------------------------------------------------ */
 
-/* Check that each field value converts to msgpack within the limits,
- * naming the first field that does not: the engine would only say that
- * some value failed. */
-static int check_values(const json_t *fields, rest_error *e)
-{
-	const char *name;
-	json_t *value;
-	msgpack_sbuffer buf;
-	int rc = 0;
-
-	msgpack_sbuffer_init(&buf);
-	json_object_foreach((json_t *)fields, name, value)
-	{
-		ferry_err err;
-		buf.size = 0;
-		err = ferry_json_to_msgpack(&buf, value);
-		if (err == FERRY_E_LIMIT)
-			rc = fail(e, 400, "invalid_fields",
-				  "field \"%s\" nests deeper than %d levels",
-				  name, FERRY_JSON_MAX_DEPTH);
-		else if (err == FERRY_E_INVALID)
-			rc = fail(e, 400, "invalid_fields",
-				  "field \"%s\": a $bin or $msgpack value that "
-				  "does not decode to exactly one value",
-				  name);
-		else if (err)
-			rc = fail(e, 500, "out_of_memory", "field \"%s\": %s",
-				  name, ferry_strerror(err));
-		else if (buf.size > FERRY_MAX_VALUE_BYTES)
-			rc = fail(e, 413, "too_large",
-				  "field \"%s\" is %zu bytes as msgpack; the "
-				  "limit is %d",
-				  name, buf.size, FERRY_MAX_VALUE_BYTES);
-		if (rc)
-			break;
-	}
-	msgpack_sbuffer_destroy(&buf);
-	return rc;
-}
-
 /* Would a write to (scope, collection, key) with `fields` (NULL for a
- * delete) be accepted? Runs the engine's checks on a transaction that is
- * aborted: nothing is written. Returns 0, or -1 with `e` filled. */
+ * delete) be accepted? The names go through the engine's checks on a
+ * transaction that is aborted (nothing is written); the fields through
+ * hub_check_fields(). Returns 0, or -1 with `e` filled. */
 static int check_write(ferry_node *node, const char *scope,
 		       const char *collection, const char *key,
 		       const json_t *fields, rest_error *e)
@@ -169,38 +130,11 @@ static int check_write(ferry_node *node, const char *scope,
 	}
 	if (!fields)
 		goto out;
-	if (!json_is_object(fields)) {
-		rc = fail(e, 400, "invalid_fields",
-			  "the fields must be a JSON object, not %s",
-			  json_is_array(fields)	   ? "an array"
-			  : json_is_string(fields) ? "a string"
-			  : json_is_null(fields)   ? "null"
-						   : "a scalar");
-		goto out;
-	}
-	if (json_object_size(fields) == 0) {
-		rc = fail(e, 400, "invalid_fields",
-			  "the fields object must name at least one field");
-		goto out;
-	}
-	if (json_object_size(fields) > FERRY_MAX_FIELDS_PER_WRITE) {
-		rc = fail(e, 413, "too_large",
-			  "%zu fields in one write; the limit is %d",
-			  json_object_size(fields), FERRY_MAX_FIELDS_PER_WRITE);
-		goto out;
-	}
-	rc = check_values(fields, e);
-	if (rc)
-		goto out;
-	/* Field names (empty, too long, a NUL inside) are the engine's. */
-	err = ferry_json_put(txn, scope, collection, key, fields);
-	if (err == FERRY_E_INVALID)
-		rc = fail(e, 400, "invalid_fields", "%s",
-			  *ferry_node_errmsg(node)
-				  ? ferry_node_errmsg(node)
-				  : "a field name holds a NUL character");
-	else if (err)
-		rc = fail_engine(e, node, err, "fields");
+	int status;
+	const char *code;
+	char why[sizeof(e->message)];
+	if (hub_check_fields(fields, &status, &code, why, sizeof(why)))
+		rc = fail(e, status, code, "%s", why);
 out:
 	ferry_txn_abort(txn);
 	return rc;

@@ -518,91 +518,90 @@ static json_t *push_fields(json_t *rec)
 	return fields;
 }
 
+/* Stage one pushed record (kind 0 created, 1 updated, 2 deleted; index
+ * `i` in its list). Returns 1 if staged, 0 if there was nothing to write,
+ * -1 after replying. */
+static int stage_record(hub_request *r, ferry_txn *txn, const char *scope,
+			const char *table, size_t kind, size_t i,
+			json_t *item)
+{
+	static const char *const kinds[] = {"created", "updated", "deleted"};
+	ferry_err err;
+
+	if (kind == 2) {
+		int live = 0;
+		const char *id = json_string_value(item);
+		/* Deleting what the hub does not hold (or no longer does) is
+		 * a no-op, as WatermelonDB expects; a tombstone would only
+		 * add a change. */
+		if (ferry_record_state(&live, NULL, NULL, r->node, scope, table,
+				       id) ||
+		    !live)
+			return 0;
+		err = ferry_txn_delete(txn, scope, table, id);
+	} else {
+		json_t *fields = push_fields(item);
+		const char *id = json_string_value(json_object_get(item, "id"));
+		char why[256];
+		int status;
+		const char *code;
+		if (!fields) {
+			reply_ferry_error(r, FERRY_E_NOMEM, "staging the push");
+			return -1;
+		}
+		/* A record of bookkeeping only has nothing to store: ferry has
+		 * no empty records. */
+		if (json_object_size(fields) == 0) {
+			json_decref(fields);
+			return 0;
+		}
+		if (hub_check_fields(fields, &status, &code, why,
+				     sizeof(why))) {
+			json_decref(fields);
+			hub_reply_error(r, status, code,
+					"changes.%.64s.%s[%zu]: %s", table,
+					kinds[kind], i, why);
+			return -1;
+		}
+		err = ferry_json_put(txn, scope, table, id, fields);
+		json_decref(fields);
+	}
+	if (err == FERRY_E_INVALID || err == FERRY_E_LIMIT) {
+		const char *d = ferry_node_errmsg(r->node);
+		hub_reply_error(
+			r, err == FERRY_E_LIMIT ? 413 : 400,
+			err == FERRY_E_LIMIT ? "too_large" : "bad_request",
+			"changes.%.64s.%s[%zu]: %s%s%s", table, kinds[kind], i,
+			ferry_strerror(err), *d ? ": " : "", d);
+		return -1;
+	}
+	if (err) {
+		reply_ferry_error(r, err, "staging the push");
+		return -1;
+	}
+	return 1;
+}
+
 /* Buffer the push into `txn`. Returns 0, or -1 after replying. */
 static int stage_push(hub_request *r, ferry_txn *txn, json_t *changes,
 		      const char *scope, size_t *writes)
 {
 	static const char *const kinds[] = {"created", "updated", "deleted"};
 	const char *table;
-	json_t *t;
+	json_t *t, *item;
+	size_t i;
 	*writes = 0;
 	json_object_foreach(changes, table, t)
 	{
 		for (size_t k = 0; k < 3; k++) {
-			json_t *item;
-			size_t i;
 			json_array_foreach(json_object_get(t, kinds[k]), i,
 					   item)
 			{
-				ferry_err err = FERRY_OK;
-				const char *id;
-				if (k == 2) {
-					int live = 0;
-					id = json_string_value(item);
-					/* Deleting what the hub does not hold
-					 * (or no longer does) is a no-op, as
-					 * WatermelonDB expects; a tombstone
-					 * would only add a change. */
-					if (ferry_record_state(
-						    &live, NULL, NULL, r->node,
-						    scope, table, id) ||
-					    !live)
-						continue;
-					err = ferry_txn_delete(txn, scope,
-							       table, id);
-				} else {
-					json_t *fields = push_fields(item);
-					id = json_string_value(
-						json_object_get(item, "id"));
-					/* A record of bookkeeping only has
-					 * nothing to store: ferry has no
-					 * empty records. */
-					if (fields &&
-					    json_object_size(fields) == 0) {
-						json_decref(fields);
-						continue;
-					}
-					err = fields ? ferry_json_put(txn,
-								      scope,
-								      table, id,
-								      fields)
-						     : FERRY_E_NOMEM;
-					json_decref(fields);
-				}
-				const char *d = ferry_node_errmsg(r->node);
-				/* A limit the engine did not explain is the
-				 * JSON layer's: a value nested too deep. */
-				if (err == FERRY_E_LIMIT && !*d) {
-					hub_reply_error(
-						r, 400, "invalid_fields",
-						"changes.%.64s.%s[%zu]: a "
-						"value "
-						"nests deeper than %d levels",
-						table, kinds[k], i,
-						FERRY_JSON_MAX_DEPTH);
+				int rc = stage_record(r, txn, scope, table, k,
+						      i, item);
+				if (rc < 0)
 					return -1;
-				}
-				if (err == FERRY_E_INVALID ||
-				    err == FERRY_E_LIMIT) {
-					hub_reply_error(
-						r,
-						err == FERRY_E_LIMIT ? 413
-								     : 400,
-						err == FERRY_E_LIMIT
-							? "too_large"
-							: "bad_request",
-						"changes.%.64s.%s[%zu]: %s%s%s",
-						table, kinds[k], i,
-						ferry_strerror(err),
-						*d ? ": " : "", d);
-					return -1;
-				}
-				if (err) {
-					reply_ferry_error(r, err,
-							  "staging the push");
-					return -1;
-				}
-				(*writes)++;
+				*writes += (size_t)rc;
 			}
 		}
 	}
