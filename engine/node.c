@@ -153,6 +153,11 @@ ferry_err ferry_node_sign(ferry_node *node, uint8_t sig[FERRY_SIGNATURE_BYTES],
 	return FERRY_OK;
 }
 
+uint64_t ferry_node_now_ms(const ferry_node *node)
+{
+	return node_wall_ms(node);
+}
+
 const char *ferry_node_dir(const ferry_node *node)
 {
 	return node->dir;

@@ -235,6 +235,11 @@ ferry_err ferry_id_from_hex(uint8_t out[FERRY_PUBLIC_KEY_BYTES],
 ferry_err ferry_node_sign(ferry_node *node, uint8_t sig[FERRY_SIGNATURE_BYTES],
 			  const void *msg, size_t len);
 
+/* The node's wall clock in Unix ms: ferry_node_options.clock if one was
+ * given (tests), else CLOCK_REALTIME. For timestamps layers above the
+ * engine keep (when a peer was trusted, a key created). */
+uint64_t ferry_node_now_ms(const ferry_node *node);
+
 /* The data directory the node was opened on. Valid while open. */
 const char *ferry_node_dir(const ferry_node *node);
 

@@ -43,13 +43,6 @@ _Static_assert(TOKEN_LEN + 1 <= APIKEY_TOKEN_BYTES,
 _Static_assert(sizeof(((hub_key *)0)->name) == APIKEY_MAX_NAME_BYTES + 1,
 	       "hub_key and apikey_info names differ in size");
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* 1..APIKEY_MAX_NAME_BYTES of UTF-8 without control characters: names are
  * shown in tables, logs and 403 messages, where a newline or an escape
  * would garble them. */
@@ -292,7 +285,7 @@ ferry_err apikey_create(ferry_node *node, const char *name, const char *read,
 	}
 
 	char hex[HASH_HEX_BYTES];
-	uint64_t created = now_ms();
+	uint64_t created = ferry_node_now_ms(node);
 	if (!rc)
 		rc = store_new_key(node, name, &r, &w, token, hex, created);
 	if (rc) {

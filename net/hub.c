@@ -448,7 +448,7 @@ static void parked_aborted(void *ctx)
 	request_free(r);
 }
 
-void hub_park(hub_request *r, uint64_t cursor, uint64_t deadline_ms,
+void hub_park(hub_request *r, uint64_t cursor, uint64_t wait_ms,
 	      void (*retry)(hub_request *r, int timed_out))
 {
 	parked *p = calloc(1, sizeof(*p));
@@ -458,15 +458,16 @@ void hub_park(hub_request *r, uint64_t cursor, uint64_t deadline_ms,
 	}
 	p->r = r;
 	p->cursor = cursor;
-	p->deadline_ms = deadline_ms;
+	p->deadline_ms = ferry_node_now_ms(r->node) + wait_ms;
 	p->retry = retry;
 	p->next = r->hub->parked;
 	r->hub->parked = p;
 	http_on_abort(r->x, parked_aborted, r);
 }
 
-void hub_tick(hub *h, uint64_t cursor, uint64_t now_ms)
+void hub_tick(hub *h, uint64_t cursor)
 {
+	uint64_t now_ms = ferry_node_now_ms(h->node);
 	parked *ready = NULL, **p = &h->parked;
 	/* Detach first: a retry may park its request again, and that new
 	 * entry waits for the next tick. */

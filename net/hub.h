@@ -127,10 +127,10 @@ const char *hub_write_scope(hub_request *r);
 /* ------------------------------------------------------------------------ */
 
 /* Park the request until the node's change cursor moves past `cursor` or
- * `deadline_ms` (Unix ms) passes; then `retry` runs with timed_out set
- * accordingly, and must reply or park again. A client that disconnects
- * while parked is dropped without a reply. */
-void hub_park(hub_request *r, uint64_t cursor, uint64_t deadline_ms,
+ * `wait_ms` pass (by the node's clock); then `retry` runs with timed_out
+ * set accordingly, and must reply or park again. A client that
+ * disconnects while parked is dropped without a reply. */
+void hub_park(hub_request *r, uint64_t cursor, uint64_t wait_ms,
 	      void (*retry)(hub_request *r, int timed_out));
 
 /* ------------------------------------------------------------------------ */
@@ -206,7 +206,7 @@ void hub_handle(http_exchange *x, const http_request *req, void *payload);
 
 /* Called by the loop's tick: wakes parked requests whose cursor moved or
  * deadline passed. */
-void hub_tick(hub *h, uint64_t cursor, uint64_t now_ms);
+void hub_tick(hub *h, uint64_t cursor);
 
 /* net.c tells the hub what its sessions report. */
 void hub_set_net_view(hub *h, const hub_net_view *view);

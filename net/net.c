@@ -478,7 +478,7 @@ static void tick(void *payload)
 			view.changes_received += st->received;
 		}
 		hub_set_net_view(net->hub, &view);
-		hub_tick(net->hub, net->cursor, now);
+		hub_tick(net->hub, net->cursor);
 	}
 }
 

@@ -95,13 +95,6 @@ static int fail_engine(rest_error *e, ferry_node *node, ferry_err err,
 	}
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Validation on a scratch transaction                                      */
 /* ------------------------------------------------------------------------ */
@@ -537,7 +530,7 @@ static void changes_run(hub_request *r, int may_park)
 	 * more changes are already there to look at. */
 	if (may_park && ctx.matched == 0 && !ctx.stopped && wait > 0) {
 		json_decref(ctx.changes);
-		hub_park(r, ctx.next, now_ms() + wait * 1000u, changes_retry);
+		hub_park(r, ctx.next, wait * 1000u, changes_retry);
 		return;
 	}
 	hub_reply_json(r, 200,

@@ -46,13 +46,6 @@
 #define OFFLINE_YELLOW_MS (5 * 60 * 1000) /* offline shorter: yellow */
 #define RECENT_ERROR_MS (60 * 1000)	  /* online with an error: red */
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Peers as this node sees them                                             */
 /* ------------------------------------------------------------------------ */
@@ -375,7 +368,7 @@ static void get_sync_status(hub_request *r)
 {
 	ferry_status st;
 	readable_total total = {r->key, 0};
-	uint64_t now = wall_ms();
+	uint64_t now = ferry_node_now_ms(r->node);
 	ferry_err err = ferry_status_get(&st, r->node);
 	if (!err)
 		err = ferry_collections(r->node, sum_records, &total);
@@ -649,7 +642,7 @@ static void get_metrics(hub_request *r)
 		return;
 	}
 	peer_view v = {0};
-	if (load_peers(r, &v, wall_ms())) {
+	if (load_peers(r, &v, ferry_node_now_ms(r->node))) {
 		peer_view_clear(&v);
 		return;
 	}

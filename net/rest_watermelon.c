@@ -522,8 +522,7 @@ static json_t *push_fields(json_t *rec)
  * `i` in its list). Returns 1 if staged, 0 if there was nothing to write,
  * -1 after replying. */
 static int stage_record(hub_request *r, ferry_txn *txn, const char *scope,
-			const char *table, size_t kind, size_t i,
-			json_t *item)
+			const char *table, size_t kind, size_t i, json_t *item)
 {
 	static const char *const kinds[] = {"created", "updated", "deleted"};
 	ferry_err err;

@@ -23,13 +23,6 @@
 #define TABLE_PEERS "peers"
 #define TABLE_STATUS "peer_status"
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A peer name: 1..TRUST_MAX_NAME_BYTES of UTF-8 without control
  * characters, NUL-terminated inside its `cap`-byte array. Names are shown
  * in tables and logs, where a newline or escape would garble them. */
@@ -216,7 +209,7 @@ ferry_err trust_put(ferry_node *node, const trust_entry *e)
 	ferry_id_to_hex(key, e->id);
 	/* 0 means "not set by the caller": stamp it now so `trust ls` can
 	 * always say when a peer was added. */
-	uint64_t added = e->added_ms ? e->added_ms : now_ms();
+	uint64_t added = e->added_ms ? e->added_ms : ferry_node_now_ms(node);
 	json_t *doc = json_pack("{s:s, s:o, s:o, s:o}", "name", e->name, "read",
 				grant_to_json(&e->read), "write",
 				grant_to_json(&e->write), "added_ms",
@@ -324,7 +317,8 @@ ferry_err peers_add(ferry_node *node, const char *url)
 	if (err != FERRY_E_NOT_FOUND)
 		return err;
 	return put_object(node, TABLE_PEERS, url,
-			  json_pack("{s:o}", "added_ms", json_u64(now_ms())));
+			  json_pack("{s:o}", "added_ms",
+				    json_u64(ferry_node_now_ms(node))));
 }
 
 ferry_err peers_remove(ferry_node *node, const char *url)
@@ -418,9 +412,10 @@ ferry_err peer_status_put(ferry_node *node, const peer_status *st)
 	bad |= json_object_set_new(doc, "url",
 				   json_text(st->url, sizeof(st->url)));
 	bad |= json_object_set_new(doc, "online", json_boolean(st->online));
-	bad |= json_object_set_new(
-		doc, "updated_ms",
-		json_u64(st->updated_ms ? st->updated_ms : now_ms()));
+	bad |= json_object_set_new(doc, "updated_ms",
+				   json_u64(st->updated_ms
+						    ? st->updated_ms
+						    : ferry_node_now_ms(node)));
 	for (size_t i = 0; i < NSTATUS_COUNTERS; i++) {
 		uint64_t v;
 		memcpy(&v, (const char *)st + status_counters[i].offset,
