@@ -127,16 +127,6 @@ static void set_error(session *s, uint64_t now_ms, const char *fmt, ...)
 	s->status_dirty = 1;
 }
 
-static void short_hex(char out[9], const uint8_t *id)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (int i = 0; i < 4; i++) {
-		out[2 * i] = digits[id[i] >> 4];
-		out[2 * i + 1] = digits[id[i] & 15];
-	}
-	out[8] = '\0';
-}
-
 /* ------------------------------------------------------------------------ */
 /* Outgoing queue                                                           */
 /* ------------------------------------------------------------------------ */
@@ -325,11 +315,13 @@ static int refuse_segment(const uint8_t *origin, const char *scope,
 {
 	session *s = payload;
 	const trust_entry *o;
-	char id[9];
+	char id[FERRY_ID_HEX_BYTES];
 
 	if (!memcmp(origin, ferry_node_id(s->node), FERRY_PUBLIC_KEY_BYTES))
 		return 0;
-	short_hex(id, origin);
+	/* Messages show the first 8 hex digits, as everywhere. */
+	ferry_id_to_hex(id, origin);
+	id[8] = '\0';
 	o = trusted_origin(s, origin);
 	if (o) {
 		if (grant_allows(&o->write, scope))
@@ -345,8 +337,9 @@ static int refuse_segment(const uint8_t *origin, const char *scope,
 	} else if (grant_allows(&s->peer.write, scope)) {
 		return 0;
 	} else {
-		char pid[9];
-		short_hex(pid, s->peer_id);
+		char pid[FERRY_ID_HEX_BYTES];
+		ferry_id_to_hex(pid, s->peer_id);
+		pid[8] = '\0';
 		snprintf(reason, reason_len,
 			 "peer %s (%s) may not write scope %s", pid,
 			 s->peer.name, scope);
