@@ -79,15 +79,6 @@ void secure_auth_message(uint8_t msg[SECURE_AUTH_MESSAGE_BYTES], uint8_t role,
 	memcpy(msg + LABEL_LEN(AUTH_LABEL) + 1, t, 32);
 }
 
-void secure_auth_sign(uint8_t sig[64], const uint8_t *identity_sk, uint8_t role,
-		      const uint8_t t[32])
-{
-	uint8_t msg[AUTH_MSG_LEN];
-	sodium_ready();
-	secure_auth_message(msg, role, t);
-	crypto_sign_detached(sig, NULL, msg, sizeof(msg), identity_sk);
-}
-
 int secure_auth_verify(const uint8_t sig[64], const uint8_t identity[32],
 		       uint8_t role, const uint8_t t[32])
 {

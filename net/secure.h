@@ -40,10 +40,6 @@ void secure_transcript(uint8_t t[32], const void *client_hello,
 void secure_auth_message(uint8_t out[SECURE_AUTH_MESSAGE_BYTES], uint8_t role,
 			 const uint8_t t[32]);
 
-/* AUTH signature by `role` over "ferry.v1 auth" || role || T, with the
- * 64-byte libsodium Ed25519 secret key. */
-void secure_auth_sign(uint8_t sig[64], const uint8_t *identity_sk, uint8_t role,
-		      const uint8_t t[32]);
 /* 1 if `sig` is `identity`'s AUTH signature for `role` over T. */
 int secure_auth_verify(const uint8_t sig[64], const uint8_t identity[32],
 		       uint8_t role, const uint8_t t[32]);
