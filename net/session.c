@@ -981,6 +981,14 @@ ferry_err session_next(session *s, const uint8_t **msg, size_t *len,
 		err = FERRY_OK;
 	}
 	free(m);
+	if (err == FERRY_E_PROTOCOL) {
+		/* The send counter would wrap: no frame can be encrypted any
+		 * more, not even a CLOSE, so the transport's close code says
+		 * it (docs/protocol.md §3). */
+		s->channel_ready = 0;
+		session_close(s, SESSION_CLOSE_PROTOCOL,
+			      "send counter exhausted");
+	}
 	if (err)
 		return err;
 	s->last_tx_ms = now_ms;
