@@ -295,3 +295,23 @@ int cli_close_output(FILE *out, const char *path)
 				    path ? path : "stdout", strerror(saved));
 	return CLI_EXIT_OK;
 }
+
+void cli_grant_options(struct cli *cli, int argc, char **argv,
+		       const char **name, const char **read, const char **write)
+{
+	static const struct option options[] = {
+		{"name", required_argument, NULL, 'n'},
+		{"read", required_argument, NULL, 'r'},
+		{"write", required_argument, NULL, 'w'},
+		CLI_COMMON_OPTIONS,
+	};
+	int c;
+	while ((c = cli_next_option(cli, argc, argv, "", options)) != -1) {
+		if (c == 'n')
+			*name = optarg;
+		else if (c == 'r')
+			*read = optarg;
+		else
+			*write = optarg;
+	}
+}

@@ -102,6 +102,13 @@ int cli_print_json_line(json_t *doc);
 /* Each element of the array `docs` (stolen) as one JSON line. */
 int cli_print_json_lines(json_t *docs);
 
+/* The options of commands that grant scopes (`trust`, `apikey`):
+ * --name NAME, --read SCOPES, --write SCOPES (each left NULL if absent),
+ * plus the common ones. Leaves `optind` at the first operand. */
+void cli_grant_options(struct cli *cli, int argc, char **argv,
+		       const char **name, const char **read,
+		       const char **write);
+
 /* Parse a non-negative decimal count for option `name`. */
 int cli_parse_u64(struct cli *cli, const char *name, const char *text,
 		  uint64_t *out);

@@ -393,22 +393,8 @@ static int apikey_rm(struct cli *cli, char **args, int nargs)
 
 int cmd_apikey(struct cli *cli, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{"name", required_argument, NULL, 'n'},
-		{"read", required_argument, NULL, 'r'},
-		{"write", required_argument, NULL, 'w'},
-		CLI_COMMON_OPTIONS,
-	};
 	const char *name = NULL, *read = NULL, *write = NULL;
-	int c;
-	while ((c = cli_next_option(cli, argc, argv, "", options)) != -1) {
-		if (c == 'n')
-			name = optarg;
-		else if (c == 'r')
-			read = optarg;
-		else
-			write = optarg;
-	}
+	cli_grant_options(cli, argc, argv, &name, &read, &write);
 	if (optind >= argc)
 		return cli_usage(cli,
 				 "needs a subcommand: create, ls or revoke");
