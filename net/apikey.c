@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "apikey.h"
+#include "kvjson.h"
 
 #define TABLE_APIKEYS "apikeys"
 
@@ -119,13 +120,10 @@ static ferry_err decode_key(apikey_info *out, const char *key,
 	memcpy(out->id, key, ID_DIGITS);
 	out->id[ID_DIGITS] = '\0';
 
-	json_error_t jerr;
-	json_t *doc = json_loadb(value, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!doc || !json_is_object(doc)) {
-		json_decref(doc);
-		return FERRY_E_CORRUPT;
-	}
-	ferry_err err = FERRY_OK;
+	json_t *doc;
+	ferry_err err = kvjson_parse(&doc, value, len);
+	if (err)
+		return err;
 	const char *name = json_string_value(json_object_get(doc, "name"));
 	if (!name_valid(name))
 		err = FERRY_E_CORRUPT;
@@ -240,13 +238,8 @@ static ferry_err store_new_key(ferry_node *node, const char *name,
 	json_t *doc = json_pack("{s:s, s:o, s:o, s:I}", "name", name, "read",
 				grant_to_json(r), "write", grant_to_json(w),
 				"created_ms", (json_int_t)created);
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	ferry_err err = kvjson_put(node, TABLE_APIKEYS, hex, doc);
 	json_decref(doc);
-	if (!text)
-		return FERRY_E_NOMEM;
-	ferry_err err =
-		ferry_kv_put(node, TABLE_APIKEYS, hex, text, strlen(text));
-	free(text);
 	return err;
 }
 

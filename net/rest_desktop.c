@@ -23,6 +23,7 @@
 
 #include "ferry_json.h"
 #include "hub.h"
+#include "kvjson.h"
 
 #define DEFAULT_PRICELIST_SCOPE "pricelist"
 #define TABLE_SERVER_IDS "server_ids"
@@ -498,17 +499,10 @@ static json_t *handle_action(upload *u, json_t *action, size_t index)
 	json_t *prior = json_object_get(u->done, ikey);
 	if (prior)
 		return json_incref(prior);
-	void *stored;
-	size_t len;
-	ferry_err err =
-		ferry_kv_get(&stored, &len, r->node, TABLE_RESULTS, ikey);
-	if (!err) {
-		json_t *res = json_loadb(stored, len, 0, NULL);
-		free(stored);
-		if (res)
-			return res;
-		err = FERRY_E_CORRUPT;
-	}
+	json_t *stored;
+	ferry_err err = kvjson_get(&stored, r->node, TABLE_RESULTS, ikey);
+	if (!err)
+		return stored;
 	if (err != FERRY_E_NOT_FOUND) {
 		reply_ferry_error(r, err, "reading earlier upload results");
 		return NULL;
@@ -528,11 +522,7 @@ static json_t *handle_action(upload *u, json_t *action, size_t index)
 	/* Record the result with the write, in the same transaction. */
 	json_t *res = json_pack("{s:O, s:s, s:o}", "queue_id", qid, "status",
 				"success", "server_id", id_json(server_id));
-	char *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
-	err = text ? ferry_txn_kv_put(u->txn, TABLE_RESULTS, ikey, text,
-				      strlen(text))
-		   : FERRY_E_NOMEM;
-	free(text);
+	err = kvjson_txn_put(u->txn, TABLE_RESULTS, ikey, res);
 	if (!err && json_object_set(u->done, ikey, res))
 		err = FERRY_E_NOMEM;
 	if (err) {

@@ -20,6 +20,7 @@
 
 #include "ferry_json.h"
 #include "hub.h"
+#include "kvjson.h"
 
 /* Query bounds shared by list and changes. */
 #define PAGE_DEFAULT 100
@@ -663,8 +664,6 @@ static json_t *batch_op(batch_ctx *b, const json_t *op, rest_error *e)
 	const char *id = json_string_value(idv);
 	char kvkey[sizeof(b->r->key->id) + BATCH_ID_MAX_BYTES + 1];
 	rest_error why;
-	void *stored = NULL;
-	size_t stored_len = 0;
 	json_t *res;
 	ferry_err err;
 	int rc;
@@ -691,17 +690,15 @@ static json_t *batch_op(batch_ctx *b, const json_t *op, rest_error *e)
 
 	/* An id this key already used: answer what it did then. */
 	snprintf(kvkey, sizeof(kvkey), "%s:%s", b->r->key->id, id);
-	err = ferry_kv_get(&stored, &stored_len, b->r->node, BATCH_TABLE,
-			   kvkey);
-	if (!err) {
-		res = json_loadb(stored, stored_len, 0, NULL);
-		free(stored);
-		if (!res)
-			fail(e, 500, "store_error",
-			     "the stored result of operation \"%s\" is not "
-			     "JSON",
-			     id);
+	err = kvjson_get(&res, b->r->node, BATCH_TABLE, kvkey);
+	if (!err)
 		return res;
+	if (err == FERRY_E_CORRUPT) {
+		fail(e, 500, "store_error",
+		     "the stored result of operation \"%s\" is not a JSON "
+		     "object",
+		     id);
+		return NULL;
 	}
 	if (err != FERRY_E_NOT_FOUND) {
 		fail_engine(e, b->r->node, err, "reading batch results");
@@ -719,11 +716,7 @@ static json_t *batch_op(batch_ctx *b, const json_t *op, rest_error *e)
 	if (res) {
 		/* Remembered in the same commit as the writes: a retry finds
 		 * the result exactly when the writes happened. */
-		char *text = json_dumps(res, JSON_COMPACT);
-		err = text ? ferry_txn_kv_put(b->txn, BATCH_TABLE, kvkey, text,
-					      strlen(text))
-			   : FERRY_E_NOMEM;
-		free(text);
+		err = kvjson_txn_put(b->txn, BATCH_TABLE, kvkey, res);
 		if (err) {
 			json_decref(res);
 			fail_engine(e, b->r->node, err, "batch");

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "kvjson.h"
 #include "trust.h"
 
 #define TABLE_TRUST "trust"
@@ -147,36 +148,6 @@ static ferry_err member_flag(const json_t *obj, const char *name, int *out)
 	return FERRY_OK;
 }
 
-/* One stored value as a JSON object. */
-static ferry_err load_object(json_t **out, const void *value, size_t len)
-{
-	json_error_t jerr;
-	*out = json_loadb(value, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!*out)
-		return FERRY_E_CORRUPT;
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		return FERRY_E_CORRUPT;
-	}
-	return FERRY_OK;
-}
-
-/* Store `doc` (stolen) as the value of table/key. */
-static ferry_err put_object(ferry_node *node, const char *table,
-			    const char *key, json_t *doc)
-{
-	if (!doc)
-		return FERRY_E_NOMEM;
-	char *text = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	if (!text)
-		return FERRY_E_NOMEM;
-	ferry_err err = ferry_kv_put(node, table, key, text, strlen(text));
-	free(text);
-	return err;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Trust list                                                               */
 /* ------------------------------------------------------------------------ */
@@ -214,7 +185,9 @@ ferry_err trust_put(ferry_node *node, const trust_entry *e)
 				grant_to_json(&e->read), "write",
 				grant_to_json(&e->write), "added_ms",
 				json_u64(added));
-	return put_object(node, TABLE_TRUST, key, doc);
+	ferry_err err = kvjson_put(node, TABLE_TRUST, key, doc);
+	json_decref(doc);
+	return err;
 }
 
 /* Decode a stored trust value; the id comes from the table key. */
@@ -225,7 +198,7 @@ static ferry_err decode_trust(trust_entry *out, const char *key,
 	if (ferry_id_from_hex(out->id, key) != FERRY_OK)
 		return FERRY_E_CORRUPT;
 	json_t *doc;
-	ferry_err err = load_object(&doc, value, len);
+	ferry_err err = kvjson_parse(&doc, value, len);
 	if (err)
 		return err;
 	err = member_str(doc, "name", out->name, sizeof(out->name));
@@ -316,9 +289,11 @@ ferry_err peers_add(ferry_node *node, const char *url)
 	}
 	if (err != FERRY_E_NOT_FOUND)
 		return err;
-	return put_object(node, TABLE_PEERS, url,
-			  json_pack("{s:o}", "added_ms",
-				    json_u64(ferry_node_now_ms(node))));
+	json_t *doc = json_pack("{s:o}", "added_ms",
+				json_u64(ferry_node_now_ms(node)));
+	err = kvjson_put(node, TABLE_PEERS, url, doc);
+	json_decref(doc);
+	return err;
 }
 
 ferry_err peers_remove(ferry_node *node, const char *url)
@@ -433,7 +408,9 @@ ferry_err peer_status_put(ferry_node *node, const peer_status *st)
 		json_decref(doc);
 		return FERRY_E_NOMEM;
 	}
-	return put_object(node, TABLE_STATUS, key, doc);
+	ferry_err err = kvjson_put(node, TABLE_STATUS, key, doc);
+	json_decref(doc);
+	return err;
 }
 
 static ferry_err decode_status(peer_status *out, const char *key,
@@ -444,7 +421,7 @@ static ferry_err decode_status(peer_status *out, const char *key,
 		return FERRY_E_CORRUPT;
 	strcpy(out->key, key);
 	json_t *doc;
-	ferry_err err = load_object(&doc, value, len);
+	ferry_err err = kvjson_parse(&doc, value, len);
 	if (err)
 		return err;
 	const json_t *id = json_object_get(doc, "id");

@@ -70,6 +70,7 @@ add_executable(http_fuzz ${FERRY_FUZZ_DIR}/http_fuzz.c
                          ${PROJECT_SOURCE_DIR}/net/grant.c
                          ${PROJECT_SOURCE_DIR}/net/hub.c
                          ${PROJECT_SOURCE_DIR}/net/json_value.c
+                         ${PROJECT_SOURCE_DIR}/net/kvjson.c
                          ${PROJECT_SOURCE_DIR}/net/rest_desktop.c
                          ${PROJECT_SOURCE_DIR}/net/rest_generic.c
                          ${PROJECT_SOURCE_DIR}/net/rest_status.c
