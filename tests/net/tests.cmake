@@ -4,6 +4,7 @@ ferry_add_test(frame_test ${CMAKE_CURRENT_SOURCE_DIR}/net/frame_test.c unit 60 N
 ferry_add_test(secure_test ${CMAKE_CURRENT_SOURCE_DIR}/net/secure_test.c unit 60 NET)
 ferry_add_test(grant_test ${CMAKE_CURRENT_SOURCE_DIR}/net/grant_test.c unit 60 NET)
 ferry_add_test(trust_test ${CMAKE_CURRENT_SOURCE_DIR}/net/trust_test.c unit 60 NET)
+ferry_add_test(kvjson_test ${CMAKE_CURRENT_SOURCE_DIR}/net/kvjson_test.c unit 60 NET)
 
 # Real `ferry serve`/`ferry sync` processes on 127.0.0.1 (tests/net/*.sh,
 # sharing lib.sh). fill_node builds a large store quickly for kill_sync.
