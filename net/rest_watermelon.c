@@ -374,12 +374,60 @@ static void incremental(hub_request *r)
 /* POST /api/sync/outgoing?last_pulled_at=T                                 */
 /* ------------------------------------------------------------------------ */
 
+/* The lists of a pushed table, in the order they are applied. */
+static const char *const kinds[] = {"created", "updated", "deleted"};
+#define KIND_DELETED 2
+
+/* One record of a push: index `i` of table's kinds[kind] list. A deleted
+ * record is its id; the others are objects holding one. */
+typedef struct pushed {
+	const char *table;
+	size_t kind;
+	size_t i;
+	json_t *item;
+	const char *id;
+} pushed;
+
+/* What checking and staging one push share. */
+typedef struct push {
+	const char *scope;
+	uint64_t since; /* last_pulled_at */
+	ferry_txn *txn;
+	size_t writes;
+} push;
+
+/* Call `fn` on every record of a push check_push() accepted, stopping at
+ * the first nonzero return, which is returned. */
+static int for_each_pushed(hub_request *r, json_t *changes, push *ps,
+			   int (*fn)(hub_request *r, push *ps, const pushed *p))
+{
+	pushed p;
+	json_t *t;
+	json_object_foreach(changes, p.table, t)
+	{
+		for (p.kind = 0; p.kind < 3; p.kind++) {
+			json_array_foreach(json_object_get(t, kinds[p.kind]),
+					   p.i, p.item)
+			{
+				p.id = json_string_value(
+					p.kind == KIND_DELETED
+						? p.item
+						: json_object_get(p.item,
+								  "id"));
+				int rc = fn(r, ps, &p);
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Check the shape of {"changes": {table: {created, updated, deleted}}}
  * before anything is read or written. Returns 0, or -1 after replying
  * 400 naming the first problem. Counts the records into *n. */
 static int check_push(hub_request *r, json_t *changes, size_t *n)
 {
-	static const char *const kinds[] = {"created", "updated", "deleted"};
 	const char *table;
 	json_t *t;
 	*n = 0;
@@ -414,9 +462,11 @@ static int check_push(hub_request *r, json_t *changes, size_t *n)
 			json_array_foreach(list, i, item)
 			{
 				json_t *id =
-					k == 2 ? item
-					       : json_object_get(item, "id");
-				if (k != 2 && !json_is_object(item)) {
+					k == KIND_DELETED
+						? item
+						: json_object_get(item, "id");
+				if (k != KIND_DELETED &&
+				    !json_is_object(item)) {
 					hub_reply_error(
 						r, 400, "bad_request",
 						"changes.%.64s.%s[%zu] is not "
@@ -439,58 +489,33 @@ static int check_push(hub_request *r, json_t *changes, size_t *n)
 	return 0;
 }
 
-/* 409 if any record of the push changed on the hub after T (WatermelonDB
- * then pulls and pushes again). Returns 0 if none did, -1 after
+/* 409 if the record changed on the hub after last_pulled_at (WatermelonDB
+ * then pulls and pushes again). Returns 0 if it did not, -1 after
  * replying. */
-static int check_conflicts(hub_request *r, json_t *changes, const char *scope,
-			   uint64_t since)
+static int check_conflict(hub_request *r, push *ps, const pushed *p)
 {
-	static const char *const kinds[] = {"created", "updated", "deleted"};
-	const char *table;
-	json_t *t;
-	json_object_foreach(changes, table, t)
-	{
-		for (size_t k = 0; k < 3; k++) {
-			json_t *item;
-			size_t i;
-			json_array_foreach(json_object_get(t, kinds[k]), i,
-					   item)
-			{
-				const char *id = json_string_value(
-					k == 2 ? item
-					       : json_object_get(item, "id"));
-				uint64_t changed = 0;
-				ferry_err err = ferry_record_state(
-					NULL, NULL, &changed, r->node, scope,
-					table, id);
-				if (err == FERRY_E_NOT_FOUND)
-					continue;
-				if (err == FERRY_E_INVALID ||
-				    err == FERRY_E_LIMIT) {
-					hub_reply_error(
-						r, 400, "bad_request",
-						"changes.%.64s.%s[%zu]: %s",
-						table, kinds[k], i,
-						ferry_node_errmsg(r->node));
-					return -1;
-				}
-				if (err) {
-					reply_ferry_error(r, err,
-							  "checking conflicts");
-					return -1;
-				}
-				if (changed > since) {
-					hub_reply_error(
-						r, 409, "conflict",
-						"%.64s %.256s changed on the "
-						"hub after %" PRIu64
-						" (at %" PRIu64
-						"): pull, then push again",
-						table, id, since, changed);
-					return -1;
-				}
-			}
-		}
+	uint64_t changed = 0;
+	ferry_err err = ferry_record_state(NULL, NULL, &changed, r->node,
+					   ps->scope, p->table, p->id);
+	if (err == FERRY_E_NOT_FOUND)
+		return 0;
+	if (err == FERRY_E_INVALID || err == FERRY_E_LIMIT) {
+		hub_reply_error(r, 400, "bad_request",
+				"changes.%.64s.%s[%zu]: %s", p->table,
+				kinds[p->kind], p->i,
+				ferry_node_errmsg(r->node));
+		return -1;
+	}
+	if (err) {
+		reply_ferry_error(r, err, "checking conflicts");
+		return -1;
+	}
+	if (changed > ps->since) {
+		hub_reply_error(r, 409, "conflict",
+				"%.64s %.256s changed on the hub after %" PRIu64
+				" (at %" PRIu64 "): pull, then push again",
+				p->table, p->id, ps->since, changed);
+		return -1;
 	}
 	return 0;
 }
@@ -518,29 +543,24 @@ static json_t *push_fields(json_t *rec)
 	return fields;
 }
 
-/* Stage one pushed record (kind 0 created, 1 updated, 2 deleted; index
- * `i` in its list). Returns 1 if staged, 0 if there was nothing to write,
- * -1 after replying. */
-static int stage_record(hub_request *r, ferry_txn *txn, const char *scope,
-			const char *table, size_t kind, size_t i, json_t *item)
+/* Stage one pushed record into ps->txn. Returns 0, or -1 after
+ * replying. */
+static int stage_record(hub_request *r, push *ps, const pushed *p)
 {
-	static const char *const kinds[] = {"created", "updated", "deleted"};
 	ferry_err err;
 
-	if (kind == 2) {
+	if (p->kind == KIND_DELETED) {
 		int live = 0;
-		const char *id = json_string_value(item);
 		/* Deleting what the hub does not hold (or no longer does) is
 		 * a no-op, as WatermelonDB expects; a tombstone would only
 		 * add a change. */
-		if (ferry_record_state(&live, NULL, NULL, r->node, scope, table,
-				       id) ||
+		if (ferry_record_state(&live, NULL, NULL, r->node, ps->scope,
+				       p->table, p->id) ||
 		    !live)
 			return 0;
-		err = ferry_txn_delete(txn, scope, table, id);
+		err = ferry_txn_delete(ps->txn, ps->scope, p->table, p->id);
 	} else {
-		json_t *fields = push_fields(item);
-		const char *id = json_string_value(json_object_get(item, "id"));
+		json_t *fields = push_fields(p->item);
 		char why[256];
 		int status;
 		const char *code;
@@ -558,52 +578,29 @@ static int stage_record(hub_request *r, ferry_txn *txn, const char *scope,
 				     sizeof(why))) {
 			json_decref(fields);
 			hub_reply_error(r, status, code,
-					"changes.%.64s.%s[%zu]: %s", table,
-					kinds[kind], i, why);
+					"changes.%.64s.%s[%zu]: %s", p->table,
+					kinds[p->kind], p->i, why);
 			return -1;
 		}
-		err = ferry_json_put(txn, scope, table, id, fields);
+		err = ferry_json_put(ps->txn, ps->scope, p->table, p->id,
+				     fields);
 		json_decref(fields);
 	}
 	if (err == FERRY_E_INVALID || err == FERRY_E_LIMIT) {
 		const char *d = ferry_node_errmsg(r->node);
-		hub_reply_error(
-			r, err == FERRY_E_LIMIT ? 413 : 400,
-			err == FERRY_E_LIMIT ? "too_large" : "bad_request",
-			"changes.%.64s.%s[%zu]: %s%s%s", table, kinds[kind], i,
-			ferry_strerror(err), *d ? ": " : "", d);
+		hub_reply_error(r, err == FERRY_E_LIMIT ? 413 : 400,
+				err == FERRY_E_LIMIT ? "too_large"
+						     : "bad_request",
+				"changes.%.64s.%s[%zu]: %s%s%s", p->table,
+				kinds[p->kind], p->i, ferry_strerror(err),
+				*d ? ": " : "", d);
 		return -1;
 	}
 	if (err) {
 		reply_ferry_error(r, err, "staging the push");
 		return -1;
 	}
-	return 1;
-}
-
-/* Buffer the push into `txn`. Returns 0, or -1 after replying. */
-static int stage_push(hub_request *r, ferry_txn *txn, json_t *changes,
-		      const char *scope, size_t *writes)
-{
-	static const char *const kinds[] = {"created", "updated", "deleted"};
-	const char *table;
-	json_t *t, *item;
-	size_t i;
-	*writes = 0;
-	json_object_foreach(changes, table, t)
-	{
-		for (size_t k = 0; k < 3; k++) {
-			json_array_foreach(json_object_get(t, kinds[k]), i,
-					   item)
-			{
-				int rc = stage_record(r, txn, scope, table, k,
-						      i, item);
-				if (rc < 0)
-					return -1;
-				*writes += (size_t)rc;
-			}
-		}
-	}
+	ps->writes++;
 	return 0;
 }
 
@@ -612,17 +609,17 @@ static int stage_push(hub_request *r, ferry_txn *txn, json_t *changes,
  * no write of this hub can slip between the check and the commit. */
 static void outgoing(hub_request *r)
 {
-	uint64_t since, cursor = 0;
-	size_t n, writes;
-	ferry_txn *txn = NULL;
-	if (!last_pulled_at(r, &since))
+	push ps = {0};
+	uint64_t cursor = 0;
+	size_t n;
+	if (!last_pulled_at(r, &ps.since))
 		return;
 	json_t *body = hub_body_json(r);
 	if (!body)
 		return;
 	json_t *changes = json_object_get(body, "changes");
-	const char *scope = hub_write_scope(r);
-	if (!scope || check_push(r, changes, &n))
+	ps.scope = hub_write_scope(r);
+	if (!ps.scope || check_push(r, changes, &n))
 		goto out;
 	if (n > FERRY_MAX_WRITES_PER_TXN) {
 		hub_reply_error(r, 413, "too_large",
@@ -630,18 +627,18 @@ static void outgoing(hub_request *r)
 				FERRY_MAX_WRITES_PER_TXN);
 		goto out;
 	}
-	if (check_conflicts(r, changes, scope, since))
+	if (for_each_pushed(r, changes, &ps, check_conflict))
 		goto out;
-	ferry_err err = ferry_txn_begin(&txn, r->node);
+	ferry_err err = ferry_txn_begin(&ps.txn, r->node);
 	if (err) {
 		reply_ferry_error(r, err, "starting the push");
 		goto out;
 	}
-	if (stage_push(r, txn, changes, scope, &writes))
+	if (for_each_pushed(r, changes, &ps, stage_record))
 		goto out;
-	if (writes) {
-		err = ferry_txn_commit_cursor(txn, &cursor);
-		txn = NULL;
+	if (ps.writes) {
+		err = ferry_txn_commit_cursor(ps.txn, &cursor);
+		ps.txn = NULL;
 	} else {
 		err = ferry_changes_last(&cursor, r->node);
 	}
@@ -653,7 +650,7 @@ static void outgoing(hub_request *r)
 		       json_pack("{s:b, s:I}", "ok", 1, "timestamp",
 				 (json_int_t)cursor));
 out:
-	ferry_txn_abort(txn);
+	ferry_txn_abort(ps.txn);
 	json_decref(body);
 }
 
