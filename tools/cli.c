@@ -315,3 +315,68 @@ void cli_grant_options(struct cli *cli, int argc, char **argv,
 			*write = optarg;
 	}
 }
+
+char *cli_patterns_text(const json_t *arr)
+{
+	size_t len = 2, i;
+	const json_t *item;
+	json_array_foreach(arr, i, item)
+	{
+		len += json_string_length(item) + 1;
+	}
+	char *out = malloc(len);
+	if (!out)
+		return NULL;
+	strcpy(out, json_array_size(arr) ? "" : "-");
+	json_array_foreach(arr, i, item)
+	{
+		if (i > 0)
+			strcat(out, ",");
+		strcat(out, json_string_value(item));
+	}
+	return out;
+}
+
+static int wider(int width, size_t len)
+{
+	return (int)len > width ? (int)len : width;
+}
+
+int cli_grant_table_build(struct cli_grant_table *t, const json_t *items)
+{
+	size_t i;
+	const json_t *item;
+	memset(t, 0, sizeof(*t));
+	t->n = json_array_size(items);
+	t->name_w = 4;	/* NAME */
+	t->read_w = 4;	/* READ */
+	t->write_w = 5; /* WRITE */
+	t->reads = calloc(t->n ? t->n : 1, sizeof(*t->reads));
+	t->writes = calloc(t->n ? t->n : 1, sizeof(*t->writes));
+	if (!t->reads || !t->writes)
+		return -1;
+	json_array_foreach(items, i, item)
+	{
+		t->reads[i] = cli_patterns_text(json_object_get(item, "read"));
+		t->writes[i] =
+			cli_patterns_text(json_object_get(item, "write"));
+		if (!t->reads[i] || !t->writes[i])
+			return -1;
+		t->name_w = wider(t->name_w, json_string_length(json_object_get(
+						     item, "name")));
+		t->read_w = wider(t->read_w, strlen(t->reads[i]));
+		t->write_w = wider(t->write_w, strlen(t->writes[i]));
+	}
+	return 0;
+}
+
+void cli_grant_table_free(struct cli_grant_table *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->reads ? t->reads[i] : NULL);
+		free(t->writes ? t->writes[i] : NULL);
+	}
+	free(t->reads);
+	free(t->writes);
+	memset(t, 0, sizeof(*t));
+}

@@ -109,6 +109,26 @@ void cli_grant_options(struct cli *cli, int argc, char **argv,
 		       const char **name, const char **read,
 		       const char **write);
 
+/* A JSON array of grant patterns as people write them, comma-separated,
+ * or "-" for nothing. Returns a malloc'd string, or NULL when out of
+ * memory. */
+char *cli_patterns_text(const json_t *arr);
+
+/* The READ and WRITE cells of a listing of grant holders (trust entries,
+ * API keys: objects with "name", "read" and "write" arrays), patterns
+ * comma-separated or "-" for none, and the NAME/READ/WRITE column widths
+ * (at least the header's). */
+struct cli_grant_table {
+	char **reads, **writes;
+	size_t n;
+	int name_w, read_w, write_w;
+};
+
+/* 0, or -1 when out of memory; free with cli_grant_table_free() either
+ * way. */
+int cli_grant_table_build(struct cli_grant_table *t, const json_t *items);
+void cli_grant_table_free(struct cli_grant_table *t);
+
 /* Parse a non-negative decimal count for option `name`. */
 int cli_parse_u64(struct cli *cli, const char *name, const char *text,
 		  uint64_t *out);

@@ -43,28 +43,6 @@ static char *grant_text(const grant *g)
 	return g->n ? grant_format(g) : strdup("-");
 }
 
-/* A JSON array of patterns as grant_text() would show it. */
-static char *patterns_text(const json_t *arr)
-{
-	size_t len = 2, i;
-	const json_t *item;
-	json_array_foreach(arr, i, item)
-	{
-		len += json_string_length(item) + 1;
-	}
-	char *out = malloc(len);
-	if (!out)
-		return NULL;
-	strcpy(out, json_array_size(arr) ? "" : "-");
-	json_array_foreach(arr, i, item)
-	{
-		if (i > 0)
-			strcat(out, ",");
-		strcat(out, json_string_value(item));
-	}
-	return out;
-}
-
 /* A Unix time in ms as "2026-11-21T11:46:23Z", or "-" when unknown. */
 static void time_text(char *out, size_t len, uint64_t ms)
 {
@@ -267,29 +245,10 @@ static int apikey_ls(struct cli *cli, int nargs)
 		json_decref(keys);
 		return CLI_EXIT_OK;
 	}
-	/* Columns as wide as their widest cell. */
-	char **reads = calloc(n, sizeof(*reads));
-	char **writes = calloc(n, sizeof(*writes));
-	int name_w = 4, read_w = 4, write_w = 5;
-	json_array_foreach(keys, i, item)
-	{
-		if (!reads || !writes)
-			break;
-		reads[i] = patterns_text(json_object_get(item, "read"));
-		writes[i] = patterns_text(json_object_get(item, "write"));
-		if (!reads[i] || !writes[i])
-			break;
-		int len =
-			(int)json_string_length(json_object_get(item, "name"));
-		name_w = len > name_w ? len : name_w;
-		len = (int)strlen(reads[i]);
-		read_w = len > read_w ? len : read_w;
-		len = (int)strlen(writes[i]);
-		write_w = len > write_w ? len : write_w;
-	}
-	if (i == n) {
-		printf("%-16s  %-*s  %-*s  %-*s  %s\n", "ID", name_w, "NAME",
-		       read_w, "READ", write_w, "WRITE", "CREATED");
+	struct cli_grant_table t;
+	if (cli_grant_table_build(&t, keys) == 0) {
+		printf("%-16s  %-*s  %-*s  %-*s  %s\n", "ID", t.name_w, "NAME",
+		       t.read_w, "READ", t.write_w, "WRITE", "CREATED");
 		json_array_foreach(keys, i, item)
 		{
 			char created[32];
@@ -298,19 +257,15 @@ static int apikey_ls(struct cli *cli, int nargs)
 					  json_object_get(item, "created_ms")));
 			printf("%-16s  %-*s  %-*s  %-*s  %s\n",
 			       json_string_value(json_object_get(item, "id")),
-			       name_w,
+			       t.name_w,
 			       json_string_value(json_object_get(item, "name")),
-			       read_w, reads[i], write_w, writes[i], created);
+			       t.read_w, t.reads[i], t.write_w, t.writes[i],
+			       created);
 		}
 	} else {
 		rc = cli_print_json(NULL);
 	}
-	for (i = 0; i < n; i++) {
-		free(reads ? reads[i] : NULL);
-		free(writes ? writes[i] : NULL);
-	}
-	free(reads);
-	free(writes);
+	cli_grant_table_free(&t);
 	json_decref(keys);
 	return rc;
 }

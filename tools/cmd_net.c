@@ -51,29 +51,6 @@ static json_t *entry_json(const trust_entry *e)
 			 (json_int_t)e->added_ms);
 }
 
-/* A JSON array of patterns as people write them, comma-separated, or "-"
- * for nothing. Returns a malloc'd string, or NULL when out of memory. */
-static char *patterns_text(const json_t *arr)
-{
-	size_t len = 2, i;
-	const json_t *item;
-	json_array_foreach(arr, i, item)
-	{
-		len += json_string_length(item) + 1;
-	}
-	char *out = malloc(len);
-	if (!out)
-		return NULL;
-	strcpy(out, json_array_size(arr) ? "" : "-");
-	json_array_foreach(arr, i, item)
-	{
-		if (i > 0)
-			strcat(out, ",");
-		strcat(out, json_string_value(item));
-	}
-	return out;
-}
-
 /* ------------------------------------------------------------------------ */
 /* trust                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -157,8 +134,8 @@ static int parse_grant(struct cli *cli, const char *option, const char *csv,
 
 static void print_entry_line(const char *verb, const json_t *entry)
 {
-	char *read = patterns_text(json_object_get(entry, "read"));
-	char *write = patterns_text(json_object_get(entry, "write"));
+	char *read = cli_patterns_text(json_object_get(entry, "read"));
+	char *write = cli_patterns_text(json_object_get(entry, "write"));
 	printf("%s %s (%.8s): read %s  write %s\n", verb,
 	       json_string_value(json_object_get(entry, "name")),
 	       json_string_value(json_object_get(entry, "id")),
@@ -285,43 +262,21 @@ static int trust_ls(struct cli *cli, int nargs)
 		json_decref(entries);
 		return CLI_EXIT_OK;
 	}
-	/* Columns as wide as their widest cell. */
-	char **reads = calloc(n, sizeof(*reads));
-	char **writes = calloc(n, sizeof(*writes));
-	int name_w = 4, read_w = 4;
-	json_array_foreach(entries, i, item)
-	{
-		if (!reads || !writes)
-			break;
-		reads[i] = patterns_text(json_object_get(item, "read"));
-		writes[i] = patterns_text(json_object_get(item, "write"));
-		if (!reads[i] || !writes[i])
-			break;
-		int len =
-			(int)json_string_length(json_object_get(item, "name"));
-		name_w = len > name_w ? len : name_w;
-		len = (int)strlen(reads[i]);
-		read_w = len > read_w ? len : read_w;
-	}
-	if (i == n) {
-		printf("%-*s  %-8s  %-*s  %s\n", name_w, "NAME", "ID", read_w,
-		       "READ", "WRITE");
+	struct cli_grant_table t;
+	if (cli_grant_table_build(&t, entries) == 0) {
+		printf("%-*s  %-8s  %-*s  %s\n", t.name_w, "NAME", "ID",
+		       t.read_w, "READ", "WRITE");
 		json_array_foreach(entries, i, item)
 		{
-			printf("%-*s  %.8s  %-*s  %s\n", name_w,
+			printf("%-*s  %.8s  %-*s  %s\n", t.name_w,
 			       json_string_value(json_object_get(item, "name")),
 			       json_string_value(json_object_get(item, "id")),
-			       read_w, reads[i], writes[i]);
+			       t.read_w, t.reads[i], t.writes[i]);
 		}
 	} else {
 		rc = cli_print_json(NULL);
 	}
-	for (i = 0; i < n; i++) {
-		free(reads ? reads[i] : NULL);
-		free(writes ? writes[i] : NULL);
-	}
-	free(reads);
-	free(writes);
+	cli_grant_table_free(&t);
 	json_decref(entries);
 	return rc;
 }
