@@ -354,6 +354,34 @@ ferry_err hub_record_json(json_t **out, const ferry_record *rec, json_t *id)
 	return FERRY_OK;
 }
 
+typedef struct scan_json_ctx {
+	json_t *list;
+	json_t *(*id_of)(const char *key);
+	ferry_err err;
+} scan_json_ctx;
+
+static int scan_json_one(const ferry_record *rec, void *payload)
+{
+	scan_json_ctx *c = payload;
+	json_t *obj;
+	c->err = hub_record_json(&obj, rec, c->id_of(ferry_record_key(rec)));
+	if (!c->err && json_array_append_new(c->list, obj))
+		c->err = FERRY_E_NOMEM;
+	return c->err != FERRY_OK;
+}
+
+ferry_err hub_scan_json(json_t *list, ferry_node *node, const char *scope,
+			const char *collection,
+			json_t *(*id_of)(const char *key))
+{
+	if (!list)
+		return FERRY_E_NOMEM;
+	scan_json_ctx c = {list, id_of, FERRY_OK};
+	ferry_err err =
+		ferry_scan(node, scope, collection, NULL, scan_json_one, &c);
+	return err ? err : c.err;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Authorization                                                            */
 /* ------------------------------------------------------------------------ */

@@ -101,6 +101,13 @@ int hub_check_fields(const json_t *fields, int *status, const char **code,
  * out (the record's id wins). Errors: FERRY_E_NOMEM, value decoding. */
 ferry_err hub_record_json(json_t **out, const ferry_record *rec, json_t *id);
 
+/* Append every live record of (scope, collection) to the array `list`, one
+ * scan, each as hub_record_json() with the "id" id_of(key) makes (a new
+ * reference). Errors: as ferry_scan and hub_record_json. */
+ferry_err hub_scan_json(json_t *list, ferry_node *node, const char *scope,
+			const char *collection,
+			json_t *(*id_of)(const char *key));
+
 /* ------------------------------------------------------------------------ */
 /* Authorization                                                            */
 /* ------------------------------------------------------------------------ */

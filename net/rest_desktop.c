@@ -53,44 +53,17 @@ static json_t *id_json(const char *key)
 	return json_integer((json_int_t)strtoll(key, NULL, 10));
 }
 
-/* {"id": ..., field: value, ...}: "id" first so a person reading the
- * download sees it, and it wins over a stored field also named "id". */
-static ferry_err record_json(json_t **out, const ferry_record *rec)
-{
-	return hub_record_json(out, rec, id_json(ferry_record_key(rec)));
-}
-
-typedef struct collect_ctx {
-	json_t *list;
-	ferry_err err;
-} collect_ctx;
-
-static int collect_record(const ferry_record *rec, void *payload)
-{
-	collect_ctx *c = payload;
-	json_t *obj;
-	c->err = record_json(&obj, rec);
-	if (!c->err && json_array_append_new(c->list, obj))
-		c->err = FERRY_E_NOMEM;
-	return c->err != FERRY_OK;
-}
-
 /* All live records of (scope, collection) as a JSON array, one scan. */
 static ferry_err collection_json(json_t **out, ferry_node *node,
 				 const char *scope, const char *collection)
 {
-	collect_ctx c = {json_array(), FERRY_OK};
-	if (!c.list)
-		return FERRY_E_NOMEM;
-	ferry_err err =
-		ferry_scan(node, scope, collection, NULL, collect_record, &c);
-	if (!err)
-		err = c.err;
+	json_t *list = json_array();
+	ferry_err err = hub_scan_json(list, node, scope, collection, id_json);
 	if (err) {
-		json_decref(c.list);
+		json_decref(list);
 		return err;
 	}
-	*out = c.list;
+	*out = list;
 	return FERRY_OK;
 }
 

@@ -162,21 +162,6 @@ static void reply_pull(hub_request *r, json_t *changes, uint64_t timestamp)
 /* GET /api/sync/initial                                                    */
 /* ------------------------------------------------------------------------ */
 
-typedef struct collect_ctx {
-	json_t *list;
-	ferry_err err;
-} collect_ctx;
-
-static int collect_record(const ferry_record *rec, void *payload)
-{
-	collect_ctx *c = payload;
-	json_t *obj;
-	c->err = record_json(&obj, rec);
-	if (!c->err && json_array_append_new(c->list, obj))
-		c->err = FERRY_E_NOMEM;
-	return c->err != FERRY_OK;
-}
-
 /* Every live record of every readable collection, as "created". The
  * cursor is read first, so whatever lands during the scans is at worst
  * sent again by the next incremental pull, never missed. */
@@ -197,15 +182,9 @@ static void initial(hub_request *r)
 		err = FERRY_E_NOMEM;
 	for (size_t i = 0; i < p.n && !err; i++) {
 		json_t *t = table_of(changes, p.v[i].collection);
-		collect_ctx c = {json_object_get(t, "created"), FERRY_OK};
-		if (!t) {
-			err = FERRY_E_NOMEM;
-			break;
-		}
-		err = ferry_scan(r->node, p.v[i].scope, p.v[i].collection, NULL,
-				 collect_record, &c);
-		if (!err)
-			err = c.err;
+		err = hub_scan_json(json_object_get(t, "created"), r->node,
+				    p.v[i].scope, p.v[i].collection,
+				    json_string);
 	}
 	pairs_free(&p);
 	if (err) {
