@@ -380,3 +380,18 @@ void cli_grant_table_free(struct cli_grant_table *t)
 	free(t->writes);
 	memset(t, 0, sizeof(*t));
 }
+
+int cli_check_name(struct cli *cli, const char *name, size_t max_bytes)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > max_bytes)
+		return cli_usage(cli, "--name must be 1 to %zu bytes",
+				 max_bytes);
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return cli_usage(cli, "--name must not contain "
+					      "control characters");
+	if (!ferry_utf8_valid(name, len))
+		return cli_usage(cli, "--name must be valid UTF-8");
+	return CLI_EXIT_OK;
+}

@@ -129,6 +129,11 @@ struct cli_grant_table {
 int cli_grant_table_build(struct cli_grant_table *t, const json_t *items);
 void cli_grant_table_free(struct cli_grant_table *t);
 
+/* A --name for the libraries' name rules (1..max_bytes of UTF-8 without
+ * control characters), checked here so a bad one is a usage error (exit
+ * 1) rather than a failure. */
+int cli_check_name(struct cli *cli, const char *name, size_t max_bytes);
+
 /* Parse a non-negative decimal count for option `name`. */
 int cli_parse_u64(struct cli *cli, const char *name, const char *text,
 		  uint64_t *out);

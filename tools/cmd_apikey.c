@@ -125,23 +125,6 @@ static json_t *key_entries(struct cli *cli, int quiet)
 	return list;
 }
 
-/* A key name as the library takes it, checked here so a bad one is a
- * usage error (exit 1) rather than a failure. */
-static int check_name(struct cli *cli, const char *name)
-{
-	size_t len = strlen(name);
-	if (len == 0 || len > APIKEY_MAX_NAME_BYTES)
-		return cli_usage(cli, "--name must be 1 to %d bytes",
-				 APIKEY_MAX_NAME_BYTES);
-	for (const char *p = name; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return cli_usage(cli, "--name must not contain "
-					      "control characters");
-	if (!ferry_utf8_valid(name, len))
-		return cli_usage(cli, "--name must be valid UTF-8");
-	return CLI_EXIT_OK;
-}
-
 static int check_grant(struct cli *cli, const char *option, const char *csv)
 {
 	char err[256];
@@ -161,7 +144,7 @@ static int apikey_new(struct cli *cli, int nargs, const char *name,
 				      "goes in --name)");
 	if (!name)
 		return cli_usage(cli, "--name NAME is required");
-	int rc = check_name(cli, name);
+	int rc = cli_check_name(cli, name, APIKEY_MAX_NAME_BYTES);
 	if (!rc)
 		rc = check_grant(cli, "--read", read);
 	if (!rc)

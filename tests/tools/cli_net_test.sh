@@ -99,6 +99,9 @@ exits "trust add no name" 1 fa trust add "$id_b"
 expect "missing name explained" grep_err "\-\-name NAME is required"
 exits "trust add empty name" 1 fa trust add "$id_b" --name ''
 exits "trust add key-like name" 1 fa trust add "$id_b" --name "$id_c"
+exits "trust add control character" 1 fa trust add "$id_b" --name "$(printf 'a\tb')"
+exits "trust add bad UTF-8" 1 fa trust add "$id_b" --name "$(printf 'a\xffb')"
+expect "bad UTF-8 explained" grep_err "valid UTF-8"
 exits "trust add star in name" 1 fa trust add "$id_b" --name x --read 'clinic-*'
 expect "star explained" grep_err "'\*' inside a name"
 exits "trust add empty pattern" 1 fa trust add "$id_b" --name x --read 'a,,b'
