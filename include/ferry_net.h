@@ -63,12 +63,17 @@ typedef struct ferry_net_options {
 	size_t http_max_actions; /* per batch or upload; 0 = 10000 */
 	/* Profile 1's nomenclature scope; NULL = "pricelist". */
 	const char *pricelist_scope;
+	/* Adapters' configuration file (docs/adapters.md); NULL = none.
+	 * Pushes and pulls run on a thread of their own; webhooks need the
+	 * HTTP side. */
+	const char *adapters_path;
 } ferry_net_options;
 
 #define FERRY_NET_OPTIONS_INIT                                                 \
 	{                                                                      \
 		FERRY_NET_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0,             \
-			FERRY_ORIGINS_VOUCHED, NULL, NULL, NULL, 0, 0, NULL    \
+			FERRY_ORIGINS_VOUCHED, NULL, NULL, NULL, 0, 0, NULL,   \
+			NULL                                                   \
 	}
 
 /* Set up networking for `node` (which must outlive the ferry_net): bind
@@ -94,6 +99,11 @@ ferry_err ferry_net_run(ferry_net *net);
 
 /* Ask ferry_net_run() to return. Async-signal-safe. */
 void ferry_net_stop(ferry_net *net);
+
+/* Re-read the adapters' configuration file (no-op without adapters). The
+ * running configuration stays if the file does not validate; the error is
+ * logged and shown by `ferry adapter status`. Async-signal-safe. */
+void ferry_net_reload_adapters(ferry_net *net);
 
 void ferry_net_free(ferry_net *net);
 

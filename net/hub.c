@@ -452,6 +452,39 @@ static int presented_key(http_exchange *x, char *out, size_t len)
 	return 0;
 }
 
+int hub_authenticate(hub_request *r)
+{
+	char token[MAX_KEY_HEADER];
+	hub_key *key = calloc(1, sizeof(*key));
+	int have = presented_key(r->x, token, sizeof(token));
+	if (!key) {
+		hub_reply_error(r, 500, "internal", "out of memory");
+		return 0;
+	}
+	ferry_err err =
+		have ? apikey_lookup(r->node, token, key) : FERRY_E_NOT_FOUND;
+	if (err && err != FERRY_E_NOT_FOUND) {
+		free(key);
+		hub_reply_error(r, 500, "internal",
+				"cannot read the API key table: %s "
+				"(run ferry apikey ls)",
+				ferry_strerror(err));
+		return 0;
+	}
+	if (err) {
+		free(key);
+		r->hub->stats.unauthorized++;
+		hub_reply_error(r, 401, "unauthorized",
+				have ? "unknown or revoked API key"
+				     : "this endpoint needs an API key: "
+				       "send X-API-Key: <key> or "
+				       "Authorization: Bearer <key>");
+		return 0;
+	}
+	r->key = key;
+	return 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Long polling                                                             */
 /* ------------------------------------------------------------------------ */
@@ -625,7 +658,7 @@ void hub_handle(http_exchange *x, const http_request *req, void *payload)
 {
 	hub *h = payload;
 	hub_request *r = calloc(1, sizeof(*r));
-	char *path, *segs[MAX_PATH_SEGMENTS], token[MAX_KEY_HEADER];
+	char *path, *segs[MAX_PATH_SEGMENTS];
 	const hub_route *found = NULL;
 	int path_known = 0;
 	size_t nsegs;
@@ -686,36 +719,8 @@ void hub_handle(http_exchange *x, const http_request *req, void *payload)
 		return;
 	}
 	r->route = found;
-	if (!found->public_route) {
-		hub_key *key = calloc(1, sizeof(*key));
-		int have = presented_key(x, token, sizeof(token));
-		if (!key) {
-			hub_reply_error(r, 500, "internal", "out of memory");
-			return;
-		}
-		ferry_err err = have ? apikey_lookup(h->node, token, key)
-				     : FERRY_E_NOT_FOUND;
-		if (err && err != FERRY_E_NOT_FOUND) {
-			free(key);
-			hub_reply_error(r, 500, "internal",
-					"cannot read the API key table: %s "
-					"(run ferry apikey ls)",
-					ferry_strerror(err));
-			return;
-		}
-		if (err) {
-			free(key);
-			h->stats.unauthorized++;
-			hub_reply_error(
-				r, 401, "unauthorized",
-				have ? "unknown or revoked API key"
-				     : "this endpoint needs an API key: "
-				       "send X-API-Key: <key> or "
-				       "Authorization: Bearer <key>");
-			return;
-		}
-		r->key = key;
-	}
+	if (!found->public_route && !hub_authenticate(r))
+		return;
 	found->handler(r);
 }
 
@@ -760,7 +765,8 @@ ferry_err hub_new(hub **out, ferry_node *node, const hub_config *config)
 	h->config.pricelist_scope = h->pricelist_scope;
 	/* Fixed paths before patterns that could swallow them. */
 	const hub_route *lists[] = {hub_status_routes, hub_desktop_routes,
-				    hub_watermelon_routes, hub_generic_routes};
+				    hub_watermelon_routes, hub_hooks_routes,
+				    hub_generic_routes};
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]) && !err; i++)
 		err = add_routes(h, lists[i]);
 	if (err || !h->pricelist_scope) {

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "adapter.h"
 #include "ferry.h"
 #include "grant.h"
 #include "transport.h"
@@ -26,6 +27,8 @@ typedef struct hub_config {
 	size_t max_body;     /* bytes; larger requests get 413 */
 	size_t max_actions;  /* per upload or batch request */
 	uint32_t max_wait_s; /* upper bound of ?wait= long polls */
+	/* The adapters' runtime, for POST /hooks/{adapter}; NULL = none. */
+	adapters *adapters;
 } hub_config;
 
 /* An authenticated API key (apikey.h). */
@@ -112,6 +115,13 @@ ferry_err hub_scan_json(json_t *list, ferry_node *node, const char *scope,
 /* Authorization                                                            */
 /* ------------------------------------------------------------------------ */
 
+/* Look up the request's API key (X-API-Key, or Authorization: Bearer):
+ * returns 1 with r->key set, or 0 after replying 401 (missing, unknown or
+ * revoked key) or 500 (the key table cannot be read). hub_handle() calls it
+ * for every non-public route; a public route whose access depends on its
+ * configuration (POST /hooks/{adapter} in API-key mode) calls it itself. */
+int hub_authenticate(hub_request *r);
+
 /* 1 if the key may read / write `scope`; otherwise replies 403 naming the
  * scope and the key, and returns 0. */
 int hub_may_read(hub_request *r, const char *scope);
@@ -165,6 +175,7 @@ extern const hub_route hub_generic_routes[];	/* rest_generic.c */
 extern const hub_route hub_desktop_routes[];	/* rest_desktop.c */
 extern const hub_route hub_watermelon_routes[]; /* rest_watermelon.c */
 extern const hub_route hub_status_routes[];	/* rest_status.c */
+extern const hub_route hub_hooks_routes[];	/* rest_hooks.c */
 
 /* ------------------------------------------------------------------------ */
 /* Metrics (hub.c keeps them; rest_status.c renders /metrics)               */

@@ -69,7 +69,8 @@ struct ferry_net {
 	uint64_t last_session_tick_ms, last_status_ms;
 	dial *dials;
 	conn *conns;
-	hub *hub; /* the HTTP side, when on */
+	hub *hub;	    /* the HTTP side, when on */
+	adapters *adapters; /* pushes, pulls; webhooks via the hub */
 	/* Totals of closed connections, for the hub's counters. */
 	uint64_t closed_sent, closed_received;
 	/* One-shot sync (ferry_net_sync_once). */
@@ -531,6 +532,20 @@ ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 		free(net);
 		return err;
 	}
+	if (opts && opts->adapters_path) {
+		char why[1024];
+		err = adapters_start(&net->adapters, node, opts->adapters_path,
+				     net->opts.log, net->opts.log_payload, why,
+				     sizeof(why));
+		if (err) {
+			/* The prefix tells callers which part failed. */
+			size_t len = strlen(why) + sizeof("adapters: ");
+			if (errdetail && (*errdetail = malloc(len)))
+				snprintf(*errdetail, len, "adapters: %s", why);
+			ferry_net_free(net);
+			return err;
+		}
+	}
 	if (opts && opts->http_listen && *opts->http_listen) {
 		hub_config hc = {
 			net->opts.pricelist_scope,
@@ -538,7 +553,7 @@ ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 						: DEFAULT_HTTP_MAX_BODY,
 			net->opts.http_max_actions ? net->opts.http_max_actions
 						   : DEFAULT_HTTP_MAX_ACTIONS,
-			DEFAULT_MAX_WAIT_S};
+			DEFAULT_MAX_WAIT_S, net->adapters};
 		err = hub_new(&net->hub, node, &hc);
 		if (!err)
 			err = transport_http_listen(
@@ -553,6 +568,7 @@ ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 	}
 	net->opts.http_listen = NULL;
 	net->opts.pricelist_scope = NULL;
+	net->opts.adapters_path = NULL;
 	ferry_changes_last(&net->cursor, node);
 	ferry_kv_generation(&net->trust_gen, node, "trust");
 	reload_peers(net);
@@ -597,12 +613,19 @@ void ferry_net_stop(ferry_net *net)
 	net->stop = 1;
 }
 
+void ferry_net_reload_adapters(ferry_net *net)
+{
+	if (net->adapters)
+		adapters_reload(net->adapters);
+}
+
 void ferry_net_free(ferry_net *net)
 {
 	if (!net)
 		return;
 	/* Parked long polls get their 503 while their sockets still exist. */
 	hub_free(net->hub);
+	adapters_stop(net->adapters);
 	transport_free(net->t);
 	while (net->conns) {
 		conn *c = net->conns;

@@ -6,7 +6,12 @@ set -eu
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev
 liblmdb-dev libmsgpack-dev libsodium-dev libjansson-dev libwebsockets-dev
 lmdb-utils python3 util-linux curl wrk chromium gnuplot-nox
-clang-format"
+clang-format libcurl4-openssl-dev nginx"
+
+# node runs the adapter tests' json-server (tests/adapters/). Debian's only
+# when there is no node at all: a newer one already installed (e.g. with its
+# own npm) is used as it is.
+command -v node >/dev/null 2>&1 || packages="$packages nodejs npm"
 
 missing=""
 for p in $packages; do

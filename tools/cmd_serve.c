@@ -17,9 +17,28 @@ static ferry_net *running;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	if (running)
+	if (!running)
+		return;
+	if (sig == SIGHUP)
+		ferry_net_reload_adapters(running);
+	else
 		ferry_net_stop(running);
+}
+
+/* --adapters, else adapters.json in the data directory if it exists. */
+static char *adapters_file(struct cli *cli, const char *given)
+{
+	size_t len = strlen(cli->dir) + sizeof("/adapters.json");
+	char *path;
+	if (given)
+		return strdup(given);
+	if (!(path = malloc(len)))
+		return NULL;
+	snprintf(path, len, "%s/adapters.json", cli->dir);
+	if (access(path, F_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
 }
 
 static void log_line(int level, const char *line, void *payload)
@@ -94,10 +113,12 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		{"http", required_argument, NULL, 'T'},
 		{"pricelist", required_argument, NULL, 'P'},
 		{"max-body", required_argument, NULL, 'B'},
+		{"adapters", required_argument, NULL, 'A'},
 		CLI_COMMON_OPTIONS,
 	};
 	ferry_net_options opts = FERRY_NET_OPTIONS_INIT;
-	const char *listen = DEFAULT_LISTEN;
+	const char *listen = DEFAULT_LISTEN, *adapters = NULL;
+	char *adapters_path;
 	uint64_t max_body = 0;
 	struct sigaction sa;
 	char *detail = NULL;
@@ -148,6 +169,9 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 						      "1024..1073741824");
 			opts.http_max_body = (size_t)max_body;
 			break;
+		case 'A':
+			adapters = optarg;
+			break;
 		}
 	}
 	if (optind != argc)
@@ -157,7 +181,17 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		return rc;
 	opts.listen = listen;
 	opts.log = log_line;
+	adapters_path = adapters_file(cli, adapters);
+	opts.adapters_path = adapters_path;
 	err = ferry_net_start(&net, cli->node, &opts, &detail);
+	free(adapters_path);
+	if (err && detail && !strncmp(detail, "adapters: ", 10)) {
+		rc = cli_fail_msg("fix the file (ferry adapter check FILE "
+				  "tells the same), then start again",
+				  "%s", detail);
+		free(detail);
+		return rc;
+	}
 	if (err) {
 		rc = cli_fail_msg("pick another address with --listen "
 				  "ADDR:PORT, or stop the process using it",
@@ -172,6 +206,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	err = ferry_net_run(net);
 	running = NULL;

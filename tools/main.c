@@ -62,6 +62,30 @@ static const struct cli_command commands[] = {
 	 "create prints the key's token once: the node keeps only its hash.\n"
 	 "SCOPES are patterns as for `trust`; both default to nothing.\n"
 	 "ID is the 16-digit id `ls` shows, or a unique prefix of 8 or more."},
+	{"adapter", cmd_adapter,
+	 "status [NAME]\n"
+	 "       ferry adapter dlq ls [NAME]\n"
+	 "       ferry adapter dlq retry NAME ID\n"
+	 "       ferry adapter dlq drop NAME ID\n"
+	 "       ferry adapter reload [--wait-ms MS]\n"
+	 "       ferry adapter check [FILE]",
+	 "Show and steer the adapters of `ferry serve --adapters FILE`.\n"
+	 "status: state, cursor, lag, errors and pulls per adapter.\n"
+	 "dlq: list dead letters; retry one (its blocked successors follow)\n"
+	 "or drop it. ID is the number `dlq ls` shows.\n"
+	 "reload: have the serving process re-read its file; waits up to\n"
+	 "--wait-ms (default 5000) for its answer.\n"
+	 "check: validate FILE (default: the running one, else adapters.json\n"
+	 "in the data directory) and that every secret it names is stored."},
+	{"secret", cmd_secret,
+	 "set NAME   (the value is read from stdin)\n"
+	 "       ferry secret ls\n"
+	 "       ferry secret rm NAME",
+	 "Manage the credentials adapters use, encrypted with secret.key.\n"
+	 "set reads the value from stdin (prompting without echo at a\n"
+	 "terminal): 1 to 8192 bytes, one trailing newline dropped. ls shows\n"
+	 "names and when each was set. No command ever prints a value.\n"
+	 "NAME is 1 to 64 of A-Z a-z 0-9 _ . -"},
 	{"serve", cmd_serve,
 	 "[--listen ADDR:PORT | --no-listen] [--no-dial] "
 	 "[--origins vouched|listed]\n"

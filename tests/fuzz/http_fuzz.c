@@ -243,7 +243,7 @@ static void setup(void)
 {
 	ferry_node_options opts = FERRY_NODE_OPTIONS_INIT;
 	opts.clock = fuzz_clock;
-	hub_config config = {"pricelist", 65536, 64, 2};
+	hub_config config = {"pricelist", 65536, 64, 2, NULL};
 	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NULL;
 	char dir[300];
 	ferry_txn *txn;

@@ -38,3 +38,7 @@ set_tests_properties(net_status_page PROPERTIES LABELS integration TIMEOUT 180)
 # compatibility profiles and bad input, against one `ferry serve --http`.
 add_test(NAME net_rest COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/net/rest_test.sh $<TARGET_FILE:ferry-cli>)
 set_tests_properties(net_rest PROPERTIES LABELS integration TIMEOUT 180)
+ferry_add_test(secret_test ${CMAKE_CURRENT_SOURCE_DIR}/net/secret_test.c unit 60 NET)
+ferry_add_test(template_test ${CMAKE_CURRENT_SOURCE_DIR}/net/template_test.c unit 60 NET)
+ferry_add_test(adapter_map_test ${CMAKE_CURRENT_SOURCE_DIR}/net/adapter_map_test.c unit 60 NET)
+ferry_add_test(adapter_config_test ${CMAKE_CURRENT_SOURCE_DIR}/net/adapter_config_test.c unit 60 NET)
