@@ -57,6 +57,7 @@ save();
 // Runtime only: injected faults and the request log.
 let faults = { fail: null, retry_after: null, delay: null, status_for: [] };
 let log = [];
+let inFlight = 0, maxInFlight = 0;
 const pending = new Map(); // key -> promise settled when its first request ends
 
 const app = jsonServer.create();
@@ -75,7 +76,14 @@ app.use((req, res, next) => {
     key: req.get('Idempotency-Key') || null, status: null, time: Date.now(),
     replayed: false, fault: null };
   log.push(entry);
-  res.on('finish', () => { entry.status = res.statusCode; });
+  // How many requests are being handled at once, and the most ever: shows
+  // whether a client really keeps several in flight.
+  inFlight++;
+  maxInFlight = Math.max(maxInFlight, inFlight);
+  let counted = true;
+  const leave = () => { if (counted) { counted = false; inFlight--; } };
+  res.on('close', leave);
+  res.on('finish', () => { entry.status = res.statusCode; leave(); });
   res.locals.entry = entry;
   if (entry.key && !req.path.startsWith('/oauth/')) {
     const k = st.keys[entry.key] = st.keys[entry.key] || { requests: 0, replays: 0, stored: null };
@@ -106,7 +114,7 @@ function stateView() {
     keys[k] = { requests: v.requests, replays: v.replays, status: v.stored ? v.stored.status : null };
   return { requests: log.length, keys, issued: st.issued, refresh_token: st.refresh_token,
     valid_tokens: Object.values(st.tokens).filter((t) => t > Date.now()).length,
-    bearer_required: !!st.bearer_required, faults };
+    bearer_required: !!st.bearer_required, faults, max_in_flight: maxInFlight };
 }
 
 // OAuth2 token endpoint (RFC 6749 §4.4 and §6); client credentials in the

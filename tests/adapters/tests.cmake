@@ -21,3 +21,7 @@ set_tests_properties(adapters_fault PROPERTIES LABELS fault TIMEOUT 240)
 # after a restart, a failing client-credentials grant shown and recovered.
 add_test(NAME adapters_oauth COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adapters/oauth_test.sh $<TARGET_FILE:ferry-cli>)
 set_tests_properties(adapters_oauth PROPERTIES LABELS integration TIMEOUT 180)
+# Several requests in flight: families written in a random (seeded) order
+# arrive exactly once with every reference resolved to the PMS's ids.
+add_test(NAME adapters_order COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adapters/order_test.sh $<TARGET_FILE:ferry-cli>)
+set_tests_properties(adapters_order PROPERTIES LABELS integration TIMEOUT 180)
