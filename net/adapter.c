@@ -640,6 +640,26 @@ out:
 	curl_easy_cleanup(esc);
 }
 
+int adapter_auth_renew(adapter_rt *ad, const http_call *call)
+{
+	switch (ad->def->auth.type) {
+	case ADAPTER_AUTH_OAUTH2:
+		if (!call->sent_token)
+			return 0;
+		ad->token_invalid = 1;
+		return 1;
+	case ADAPTER_AUTH_HEADER:
+	case ADAPTER_AUTH_BEARER:
+		if (!ad->credential)
+			return 0;
+		wipe(&ad->credential);
+		return 1;
+	case ADAPTER_AUTH_NONE:
+		break;
+	}
+	return 0;
+}
+
 int adapter_auth_ready(adapter_rt *ad, uint64_t now)
 {
 	const adapter_def *def = ad->def;
@@ -672,10 +692,7 @@ static void close_adapter(adapter_rt *ad)
 {
 	pull_close(ad);
 	push_close(ad);
-	if (ad->credential) {
-		sodium_memzero(ad->credential, strlen(ad->credential));
-		free(ad->credential);
-	}
+	wipe(&ad->credential);
 	wipe(&ad->token);
 	wipe(&ad->refresh_token);
 }

@@ -21,7 +21,9 @@ struct pull_rt {
 	adapter_rt *ad;
 	const adapter_pull *p;
 	uint64_t next_ms;
-	int running, waiting_token, clean;
+	int running, clean;
+	int waiting_token; /* a 401: this page again with fresh credentials */
+	int token_retried; /* ... once per page */
 	unsigned page, attempts;
 	json_t *seen; /* external id text -> true, this round */
 	uint64_t last_run_ms, items, written, deleted;
@@ -51,6 +53,7 @@ static void end_round(pull_rt *pr, int failed)
 	uint64_t every = (uint64_t)pr->p->every_s * 1000;
 	pr->running = 0;
 	pr->waiting_token = 0;
+	pr->token_retried = 0;
 	json_decref(pr->seen);
 	pr->seen = NULL;
 	pr->last_run_ms = now;
@@ -258,12 +261,13 @@ static void page_done(http_call *call, void *arg)
 {
 	pull_rt *pr = arg;
 	char what[CURL_ERROR_SIZE + 64];
-	if (call->status == 401 && call->sent_token && !pr->waiting_token) {
-		/* A fresh token, then this page again. */
-		pr->ad->token_invalid = 1;
+	if (call->status == 401 && !pr->token_retried &&
+	    adapter_auth_renew(pr->ad, call)) {
 		pr->waiting_token = 1;
+		pr->token_retried = 1;
 		return;
 	}
+	pr->token_retried = 0;
 	if (call->status < 200 || call->status >= 300) {
 		http_describe(call, what, sizeof(what));
 		pull_failed(pr, "GET %s: %s", call->url, what);
@@ -283,7 +287,6 @@ static void page_done(http_call *call, void *arg)
 		end_round(pr, 1);
 		return;
 	}
-	pr->waiting_token = 0;
 	apply_page(pr, items);
 	json_decref(doc);
 }

@@ -823,10 +823,11 @@ static void push_done(http_call *call, void *arg)
 		return;
 	}
 	http_describe(call, what, sizeof(what));
-	if (call->status == 401 && call->sent_token && !it->token_retried) {
-		/* Once per change: a fresh token, then the same request. */
+	if (call->status == 401 && !it->token_retried &&
+	    adapter_auth_renew(ad, call)) {
+		/* Once per change: a fresh token (or the credential read
+		 * again, in case it was changed), then the same request. */
 		it->token_retried = 1;
-		ad->token_invalid = 1;
 		it->retry_ms = 0;
 		return;
 	}

@@ -78,7 +78,6 @@ struct adapter_rt {
 
 	/* Auth: a static credential, or an OAuth2 access token. */
 	char *credential; /* header value or bearer token; wiped on free */
-	size_t credential_len;
 	char *token, *refresh_token;
 	uint64_t token_expires_ms, token_refresh_ms;
 	int token_pending; /* a token request is in flight */
@@ -116,6 +115,11 @@ void adapter_error(adapter_rt *ad, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void adapter_log(adapter_rt *ad, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* A request was answered 401: drop the OAuth2 token it carried, or the
+ * cached static credential, so the next request gets a fresh one. Returns
+ * 1 if something was dropped (worth one more try), 0 if not. */
+int adapter_auth_renew(adapter_rt *ad, const http_call *call);
 
 /* 1 if requests may go out now (a usable credential or token). */
 int adapter_auth_ready(adapter_rt *ad, uint64_t now);

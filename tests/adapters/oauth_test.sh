@@ -41,10 +41,11 @@ S = json.loads(sys.argv[1])
 sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$1"
 }
 
-echo '{"owners": [], "leads": []}' >"$TMP/fixtures.json"
+echo '{"owners": [], "leads": [], "notes": []}' >"$TMP/fixtures.json"
 pms_start 0 "$TMP/pms.json" --fixtures "$TMP/fixtures.json" \
 	--client-id ferry-hub --client-secret S3cret --refresh-token R0 \
-	--token-ttl 2 --bearer-required || die "cannot start json-server"
+	--token-ttl 2 --bearer-required --token-secret StaticT0ken ||
+	die "cannot start json-server"
 
 cat >"$TMP/adapters.json" <<EOF
 {"adapters": [
@@ -59,13 +60,17 @@ cat >"$TMP/adapters.json" <<EOF
            "client_id": "ferry-hub", "client_secret": "crm2_client_secret"},
   "retry": {"max_attempts": 50, "base_ms": 100, "max_ms": 300},
   "push": {"scopes": ["clinic-7"], "collections": {
-    "leads": {"create": {"method": "POST", "url": "/leads", "body": {"name": "{name}"}, "id_from": "/id"}}}}}
+    "leads": {"create": {"method": "POST", "url": "/leads", "body": {"name": "{name}"}, "id_from": "/id"}}}}},
+ {"name": "static", "base_url": "$PMS_URL", "auth": {"type": "bearer", "secret": "static_token"},
+  "push": {"scopes": ["clinic-7"], "collections": {
+    "notes": {"create": {"method": "POST", "url": "/notes", "body": {"text": "{text}"}, "id_from": "/id"}}}}}
 ]}
 EOF
 node_init hub
 printf 'S3cret\n' | f hub secret set crm_client_secret
 printf 'R0\n' | f hub secret set crm_refresh
 printf 'wrong\n' | f hub secret set crm2_client_secret
+printf 'StaticT0ken\n' | f hub secret set static_token
 serve_start hub --no-listen --adapters "$TMP/adapters.json"
 
 # Pushing steadily for about four token lifetimes.
@@ -117,6 +122,23 @@ check_within 5 "the auth error is gone from status" auth_q crm2 '"error" not in 
 check "the token's expiry is shown" auth_q crm2 'a["auth"]["token_expires"] > 0' 
 check "the stored token was reused after the restart (at most one more refresh)" \
 	state_q "S['issued']['refresh_token'] <= $issued + 2"
+
+# A static bearer token, and the system's key rotated: the request is
+# refused, the secret read again (still the old one), refused again: a
+# dead letter. With the new key stored, a retry reads it and goes through.
+f hub put clinic-7 notes n1 text=first >/dev/null
+check_within 10 "the static token is accepted" pms_q /notes 'len(d) == 1'
+port=$PMS_PORT
+pms_stop || check "json-server stopped cleanly" false
+pms_start "$port" "$TMP/pms.json" --client-id ferry-hub --client-secret S3cret \
+	--token-ttl 2 --bearer-required --token-secret N3wT0ken || die "cannot restart json-server"
+f hub put clinic-7 notes n2 text=second >/dev/null
+check_within 10 "refused twice with the old key, the note is parked" \
+	output_has 'HTTP 401' f hub adapter dlq ls static
+printf 'N3wT0ken\n' | f hub secret set static_token
+ID=$(f hub adapter dlq ls static --json | "$PY" -c 'import json, sys; print(json.loads(sys.stdin.readline())["id"])')
+check "dlq retry after storing the new key" f hub adapter dlq retry static "$ID"
+check_within 10 "the parked note goes with the new key, read after a 401" pms_q /notes 'len(d) == 2'
 
 serve_stop hub
 pms_stop || check "json-server stopped cleanly" false
