@@ -100,7 +100,7 @@ typedef enum want {
 	WANT_BOOL,
 } want;
 
-static const char *kind_name(const json_t *v)
+const char *adapter_json_kind(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
@@ -159,7 +159,7 @@ static ferry_err check_kind(parser *p, const json_t *v, const char *path,
 {
 	if (!is_kind(v, w))
 		return fail(p, path, "expected %s (got %s)", want_name(w),
-			    kind_name(v));
+			    adapter_json_kind(v));
 	if (json_is_string(v) &&
 	    strlen(json_string_value(v)) != json_string_length(v))
 		return fail(p, path, "contains a NUL character");
@@ -1406,7 +1406,7 @@ static ferry_err parse_doc(parser *p, const json_t *doc, adapter_config *cfg)
 		return fail(p, "",
 			    "expected an object with member adapters "
 			    "(got %s)",
-			    kind_name(doc));
+			    adapter_json_kind(doc));
 	if ((err = check_members(p, doc, "", top_members)) ||
 	    (err = get(p, doc, "", "adapters", WANT_ARRAY, "", &arr)))
 		return err;

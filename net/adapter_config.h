@@ -141,6 +141,10 @@ ferry_err adapter_config_load(adapter_config **out, const char *path, char *why,
 
 void adapter_config_free(adapter_config *cfg);
 
+/* "an object", "a string", "an integer", "true", ...: what a JSON value
+ * is, for error messages that say what was found. */
+const char *adapter_json_kind(const json_t *v);
+
 /* The adapter called `name`, or NULL. */
 const adapter_def *adapter_config_find(const adapter_config *cfg,
 				       const char *name);

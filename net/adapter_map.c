@@ -30,27 +30,6 @@ static ferry_err map_fail(char *why, size_t why_len, const char *fmt, ...)
 	return FERRY_E_INVALID;
 }
 
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number with a fraction";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "null";
-	}
-}
-
 /* Render the text template `t` of member `member` into a string or an
  * integer: *value is the rendered value (a new reference), *text its text
  * (malloc'd). Names and ids are never objects, fractions, booleans or
@@ -73,7 +52,7 @@ static ferry_err render_name(json_t **value, char **text, const char *member,
 			map_fail(why, why_len,
 				 "%s: the payload gives %s; expected a string "
 				 "or an integer",
-				 member, type_name(v));
+				 member, adapter_json_kind(v));
 		json_decref(v);
 		return err;
 	}
@@ -161,7 +140,7 @@ ferry_err adapter_map_render(adapter_mapped *out, const adapter_mapping *m,
 	if (!json_is_object(out->fields)) {
 		err = map_fail(why, why_len,
 			       "fields: renders to %s; expected an object",
-			       type_name(out->fields));
+			       adapter_json_kind(out->fields));
 		goto fail;
 	}
 	if (json_object_size(out->fields) == 0) {

@@ -389,6 +389,18 @@ static int collect_entry(const char *key, const void *value, size_t len,
 	return 0;
 }
 
+/* The record key of a dead letter; -1 if the entry is damaged. */
+static int entry_record(char rkey[ADAPTER_STATE_KEY_BYTES], const json_t *e)
+{
+	const char *s = json_string_value(json_object_get(e, "scope"));
+	const char *c = json_string_value(json_object_get(e, "collection"));
+	const char *k = json_string_value(json_object_get(e, "key"));
+	if (!s || !c || !k)
+		return -1;
+	adapter_record_key(rkey, s, c, k);
+	return 0;
+}
+
 static int in_redo(const adapter_rt *ad, const char *rkey)
 {
 	for (const push_item *it = ad->redo; it; it = it->next)
@@ -438,13 +450,8 @@ void push_dlq_changed(adapter_rt *ad)
 	json_array_foreach(entries, i, e)
 	{
 		char rkey[ADAPTER_STATE_KEY_BYTES];
-		const char *s = json_string_value(json_object_get(e, "scope"));
-		const char *c =
-			json_string_value(json_object_get(e, "collection"));
-		const char *k = json_string_value(json_object_get(e, "key"));
-		if (!s || !c || !k)
+		if (entry_record(rkey, e))
 			continue;
-		adapter_record_key(rkey, s, c, k);
 		json_t *ids = json_object_get(parked, rkey);
 		if (!ids) {
 			json_object_set_new(parked, rkey, ids = json_array());
@@ -471,13 +478,8 @@ void push_dlq_changed(adapter_rt *ad)
 	json_array_foreach(entries, i, e)
 	{
 		char rkey[ADAPTER_STATE_KEY_BYTES];
-		const char *s = json_string_value(json_object_get(e, "scope"));
-		const char *c =
-			json_string_value(json_object_get(e, "collection"));
-		const char *k = json_string_value(json_object_get(e, "key"));
-		if (!s || !c || !k)
+		if (entry_record(rkey, e))
 			continue;
-		adapter_record_key(rkey, s, c, k);
 		if (!json_is_true(json_object_get(first, rkey)))
 			continue;
 		push_item *it = item_from_dlq(ad, e);

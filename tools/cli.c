@@ -395,3 +395,20 @@ int cli_check_name(struct cli *cli, const char *name, size_t max_bytes)
 		return cli_usage(cli, "--name must be valid UTF-8");
 	return CLI_EXIT_OK;
 }
+
+void cli_age_text(char *out, size_t len, uint64_t then, uint64_t now)
+{
+	if (then == 0) {
+		snprintf(out, len, "never");
+		return;
+	}
+	uint64_t s = now > then ? (now - then) / 1000 : 0;
+	if (s < 60)
+		snprintf(out, len, "%" PRIu64 "s ago", s);
+	else if (s < 3600)
+		snprintf(out, len, "%" PRIu64 "m ago", s / 60);
+	else if (s < 86400)
+		snprintf(out, len, "%" PRIu64 "h ago", s / 3600);
+	else
+		snprintf(out, len, "%" PRIu64 "d ago", s / 86400);
+}

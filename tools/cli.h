@@ -161,6 +161,10 @@ int cli_close_output(FILE *out, const char *path);
  * but seq; NULL when out of memory. */
 json_t *cli_vector_json(const ferry_vector *vec);
 
+/* "12s ago", "5m ago", "3h ago", "2d ago" from Unix ms `then` to `now`;
+ * "never" for 0. */
+void cli_age_text(char *out, size_t len, uint64_t then, uint64_t now);
+
 /* Subcommands, one concept per file. */
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_id(struct cli *cli, int argc, char **argv);

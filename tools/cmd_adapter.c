@@ -59,24 +59,6 @@ static uint64_t member_ms(const json_t *obj, const char *name)
 	return v ? v : member_u64(obj, alt);
 }
 
-/* "12s ago", "5m ago", "3h ago", "2d ago"; "never" for 0. */
-static void age_text(char *out, size_t len, uint64_t then, uint64_t now)
-{
-	if (then == 0) {
-		snprintf(out, len, "never");
-		return;
-	}
-	uint64_t s = now > then ? (now - then) / 1000 : 0;
-	if (s < 60)
-		snprintf(out, len, "%" PRIu64 "s ago", s);
-	else if (s < 3600)
-		snprintf(out, len, "%" PRIu64 "m ago", s / 60);
-	else if (s < 86400)
-		snprintf(out, len, "%" PRIu64 "h ago", s / 3600);
-	else
-		snprintf(out, len, "%" PRIu64 "d ago", s / 86400);
-}
-
 /* Adapter names as the configuration allows them (1..32 of a-z 0-9 _ -):
  * anything else cannot have tables, and would not fit a table name. */
 static int check_adapter_name(struct cli *cli, const char *name)
@@ -179,7 +161,7 @@ static void print_running(const json_t *running, uint64_t now)
 	char age[32];
 	if (!running)
 		return;
-	age_text(age, sizeof(age), member_ms(running, "loaded"), now);
+	cli_age_text(age, sizeof(age), member_ms(running, "loaded"), now);
 	printf("configuration  %s (loaded %s)\n",
 	       *member_str(running, "path") ? member_str(running, "path")
 					    : "(unknown file)",
@@ -188,7 +170,7 @@ static void print_running(const json_t *running, uint64_t now)
 		uint64_t when = member_ms(running, "error_time");
 		printf("reload error   %s", member_str(running, "error"));
 		if (when) {
-			age_text(age, sizeof(age), when, now);
+			cli_age_text(age, sizeof(age), when, now);
 			printf(" (%s)", age);
 		}
 		printf("\n               the configuration loaded before "
@@ -219,7 +201,7 @@ static void print_auth(const json_t *auth, uint64_t now)
 		uint64_t when = member_ms(auth, "error_time");
 		printf("; refresh error: %s", member_str(auth, "error"));
 		if (when) {
-			age_text(age, sizeof(age), when, now);
+			cli_age_text(age, sizeof(age), when, now);
 			printf(" (%s)", age);
 		}
 	}
@@ -229,7 +211,7 @@ static void print_auth(const json_t *auth, uint64_t now)
 static void print_pull(const json_t *pull, uint64_t now)
 {
 	char age[32];
-	age_text(age, sizeof(age), member_ms(pull, "last_run"), now);
+	cli_age_text(age, sizeof(age), member_ms(pull, "last_run"), now);
 	printf("  pull %-8s last run %s: %" PRIu64 " items, %" PRIu64
 	       " written, %" PRIu64 " deleted",
 	       member_str(pull, "name"), age, member_u64(pull, "items"),
@@ -245,7 +227,7 @@ static void print_status(const json_t *st, uint64_t now)
 	const char *name = member_str(st, "name");
 	const char *state = member_str(st, "state");
 	if (json_is_true(json_object_get(st, "stale"))) {
-		age_text(age, sizeof(age), member_ms(st, "updated"), now);
+		cli_age_text(age, sizeof(age), member_ms(st, "updated"), now);
 		printf("%s  stale: last update %s (the serving process "
 		       "stopped?)\n",
 		       name, age);
@@ -277,7 +259,7 @@ static void print_status(const json_t *st, uint64_t now)
 		uint64_t when = json_is_object(last)
 					? member_ms(last, "time")
 					: member_ms(st, "last_error_time");
-		age_text(age, sizeof(age), when, now);
+		cli_age_text(age, sizeof(age), when, now);
 		printf("  last error    %s (%s)\n", text, age);
 	}
 	print_auth(json_object_get(st, "auth"), now);
@@ -557,7 +539,7 @@ static void print_dlq_table(const json_t *entries, uint64_t now)
 				 json_integer_value(status));
 		else
 			snprintf(http, sizeof(http), "-");
-		age_text(age, sizeof(age), member_ms(e, "time"), now);
+		cli_age_text(age, sizeof(age), member_ms(e, "time"), now);
 		first_line(err, sizeof(err), member_str(e, "error"));
 		if (!*err && strcmp(member_str(e, "state"), "blocked") == 0)
 			snprintf(err, sizeof(err), "waits behind %" PRIu64,

@@ -631,24 +631,6 @@ out:
 	return rc;
 }
 
-/* "12s ago", "5m ago", "3h ago", "2d ago"; "never" for 0. */
-static void age_text(char *out, size_t len, uint64_t then, uint64_t now)
-{
-	if (then == 0) {
-		snprintf(out, len, "never");
-		return;
-	}
-	uint64_t s = now > then ? (now - then) / 1000 : 0;
-	if (s < 60)
-		snprintf(out, len, "%" PRIu64 "s ago", s);
-	else if (s < 3600)
-		snprintf(out, len, "%" PRIu64 "m ago", s / 60);
-	else if (s < 86400)
-		snprintf(out, len, "%" PRIu64 "h ago", s / 3600);
-	else
-		snprintf(out, len, "%" PRIu64 "d ago", s / 86400);
-}
-
 static uint64_t member_u64(const json_t *obj, const char *name)
 {
 	return (uint64_t)json_integer_value(json_object_get(obj, name));
@@ -680,7 +662,8 @@ static void print_peer(const json_t *p, uint64_t now)
 	char since[48] = "";
 	if (strcmp(state, "online") == 0 && member_u64(p, "connected_ms")) {
 		char age[32];
-		age_text(age, sizeof(age), member_u64(p, "connected_ms"), now);
+		cli_age_text(age, sizeof(age), member_u64(p, "connected_ms"),
+			     now);
 		snprintf(since, sizeof(since), " (connected %s)", age);
 	}
 	printf("  %s  %s  %s%s%s\n", who, *url ? url : "inbound", shown, since,
@@ -690,7 +673,7 @@ static void print_peer(const json_t *p, uint64_t now)
 	if (strcmp(state, "unknown") == 0)
 		return;
 	char age[32];
-	age_text(age, sizeof(age), member_u64(p, "last_sync_ms"), now);
+	cli_age_text(age, sizeof(age), member_u64(p, "last_sync_ms"), now);
 	printf("    last sync   %s\n", age);
 	printf("    pending     %" PRIu64 " to send, %" PRIu64 " to receive\n",
 	       member_u64(p, "pending_send"), member_u64(p, "pending_recv"));
@@ -700,7 +683,8 @@ static void print_peer(const json_t *p, uint64_t now)
 		printf("; last: %s", member_str(p, "last_refusal"));
 	printf("\n");
 	if (*member_str(p, "last_error")) {
-		age_text(age, sizeof(age), member_u64(p, "last_error_ms"), now);
+		cli_age_text(age, sizeof(age), member_u64(p, "last_error_ms"),
+			     now);
 		printf("    last error  %s (%s)\n", member_str(p, "last_error"),
 		       age);
 	}

@@ -14,20 +14,6 @@
 PY=python3
 SEED=${FERRY_TEST_SEED:-6}
 echo "fault_test: seed $SEED"
-pms_q() {
-	local body
-	body=$(pms_get "$1") || return 1
-	"$PY" -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$2"
-}
-log_q() {
-	local body
-	body=$(pms_log) || return 1
-	"$PY" -c 'import json, sys
-L = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$1"
-}
 dlq_json() { f hub adapter dlq ls pms --json; }
 dlq_q() { # dlq_q PY_EXPR on the dead letters `D`
 	local body
@@ -121,13 +107,6 @@ serve_kill hub
 sleep 0.$((SEED % 5))
 serve_start hub --no-listen --adapters "$TMP/adapters.json"
 check_within 30 "after SIGKILL and restart, every change delivered once" owners_exactly 104
-state_q() { # state_q PY_EXPR on json-server's persisted state `S`
-	local body
-	body=$(pms_state) || return 1
-	"$PY" -c 'import json, sys
-S = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$1"
-}
 check "one created record per idempotency key, over the whole run" \
 	state_q 'sum(1 for k in S["keys"].values() if k["status"] == 201) == 104'
 echo "fault_test: requests answered from the key memory: $(pms_state | "$PY" -c 'import json, sys

@@ -19,6 +19,9 @@
 #   pms_state                     GET /__control/state
 #   pms_log                       GET /__control/log
 #   pms_get PATH                  GET PATH on the server (json-server's JSON)
+#   pms_q PATH PY_EXPR            PY_EXPR (Python) is true of GET PATH's JSON `d`
+#   log_q PY_EXPR                 ... of the request log `L`
+#   state_q PY_EXPR               ... of GET /__control/state `S`
 #   nginx_sink_start PORT         Debian's nginx answering 200 {"id":1} to
 #                                 everything on 127.0.0.1:PORT (nginx-sink.conf);
 #                                 sets NGINX_SINK_PID, NGINX_SINK_URL
@@ -128,6 +131,28 @@ pms_control() {
 pms_state() { curl -sS -f --max-time 10 "$PMS_URL/__control/state"; }
 pms_log() { curl -sS -f --max-time 10 "$PMS_URL/__control/log"; }
 pms_get() { curl -sS -f --max-time 10 -H 'X-Test-Observer: 1' "$PMS_URL${1:?usage: pms_get PATH}"; }
+
+# _adp_true NAME JSON PY_EXPR: PY_EXPR with the JSON bound to NAME.
+_adp_true() {
+	python3 -c 'import json, sys
+globals()[sys.argv[1]] = json.loads(sys.argv[2])
+sys.exit(0 if eval(sys.argv[3]) else 1)' "$@"
+}
+pms_q() {
+	local body
+	body=$(pms_get "$1") || return 1
+	_adp_true d "$body" "$2"
+}
+log_q() {
+	local body
+	body=$(pms_log) || return 1
+	_adp_true L "$body" "$1"
+}
+state_q() {
+	local body
+	body=$(pms_state) || return 1
+	_adp_true S "$body" "$1"
+}
 
 nginx_sink_start() {
 	local port=${1:?usage: nginx_sink_start PORT}

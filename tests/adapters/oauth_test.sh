@@ -19,27 +19,6 @@
 . "$(dirname "$0")/lib.sh"
 
 PY=python3
-pms_q() {
-	local body
-	body=$(pms_get "$1") || return 1
-	"$PY" -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$2"
-}
-log_q() {
-	local body
-	body=$(pms_log) || return 1
-	"$PY" -c 'import json, sys
-L = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$1"
-}
-state_q() {
-	local body
-	body=$(pms_state) || return 1
-	"$PY" -c 'import json, sys
-S = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$1"
-}
 
 echo '{"owners": [], "leads": [], "notes": []}' >"$TMP/fixtures.json"
 pms_start 0 "$TMP/pms.json" --fixtures "$TMP/fixtures.json" \

@@ -20,20 +20,6 @@
 . "$(dirname "$0")/lib.sh"
 
 PY=python3
-pms_q() { # pms_q PATH PY_EXPR: the expression on GET PATH's JSON `d`
-	local body
-	body=$(pms_get "$1") || return 1
-	"$PY" -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$2"
-}
-log_q() { # log_q PY_EXPR: the expression on json-server's request log `L`
-	local body
-	body=$(pms_log) || return 1
-	"$PY" -c 'import json, sys
-L = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$1"
-}
 rec_q() { # rec_q NODE SCOPE COLL KEY PY_EXPR: on the record `r`
 	local body
 	body=$(f "$1" get "$2" "$3" "$4" 2>/dev/null) || return 1
