@@ -50,6 +50,10 @@ struct adapters {
 
 	CURLM *multi;
 	http_call *calls; /* in flight */
+	/* Finished easy handles kept for the next calls: a fresh one per
+	 * request costs more than the request on a fast local system. */
+	CURL *idle[64];
+	size_t nidle;
 	adapter_rt *ads;
 	size_t nads;
 	uint64_t control_gen, reload_seen;
@@ -284,8 +288,13 @@ static void call_unlink(http_call *call)
 
 static void call_free(http_call *call)
 {
-	if (call->easy)
+	adapters *a = call->ad->owner;
+	if (call->easy && a->nidle < sizeof(a->idle) / sizeof(a->idle[0])) {
+		curl_easy_reset(call->easy);
+		a->idle[a->nidle++] = call->easy;
+	} else if (call->easy) {
 		curl_easy_cleanup(call->easy);
+	}
 	curl_slist_free_all(call->headers);
 	free(call->method);
 	free(call->url);
@@ -317,7 +326,8 @@ http_call *http_start(adapter_rt *ad, const char *method, const char *url,
 		snprintf(call->url, ulen, "%s%s", absolute || !base ? "" : base,
 			 url);
 	call->body = body ? strdup(body) : NULL;
-	call->easy = curl_easy_init();
+	call->easy = ad->owner->nidle ? ad->owner->idle[--ad->owner->nidle]
+				      : curl_easy_init();
 	if (!call->method || !call->url || (body && !call->body) || !call->easy)
 		goto fail;
 
@@ -399,11 +409,12 @@ int http_retryable(const http_call *call)
 	return !call->status || call->status == 429 || call->status >= 500;
 }
 
-/* Run the callbacks of finished calls. */
-static void finish_calls(adapters *a)
+/* Run the callbacks of finished calls; how many finished. */
+static unsigned finish_calls(adapters *a)
 {
 	CURLMsg *msg;
 	int left;
+	unsigned finished = 0;
 	while ((msg = curl_multi_info_read(a->multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -420,7 +431,9 @@ static void finish_calls(adapters *a)
 		call_unlink(call);
 		call->done(call, call->arg);
 		call_free(call);
+		finished++;
 	}
+	return finished;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -921,12 +934,15 @@ static void *run(void *arg)
 		}
 		int running = 0;
 		curl_multi_perform(a->multi, &running);
-		finish_calls(a);
+		unsigned finished = finish_calls(a);
 		if (now - a->last_status_ms >= STATUS_WRITE_MS) {
 			a->last_status_ms = now;
 			write_status(a, now);
 		}
-		curl_multi_poll(a->multi, NULL, 0, POLL_MS, NULL);
+		/* A finished call frees a slot for the next change at once: an
+		 * idle keep-alive connection has nothing to wake the poll. */
+		if (!finished)
+			curl_multi_poll(a->multi, NULL, 0, POLL_MS, NULL);
 	}
 	uint64_t now = ferry_node_now_ms(a->node);
 	for (size_t i = 0; i < a->nads; i++)
@@ -999,6 +1015,8 @@ void adapters_stop(adapters *a)
 		pthread_join(a->thread, NULL);
 	}
 	close_all(a);
+	while (a->nidle)
+		curl_easy_cleanup(a->idle[--a->nidle]);
 	curl_multi_cleanup(a->multi);
 	while (a->held) {
 		held_config *h = a->held;

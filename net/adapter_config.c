@@ -65,20 +65,25 @@ static ferry_err nomem(parser *p)
 	return FERRY_E_NOMEM;
 }
 
-/* Member names are written as they are; an empty one as "". */
+/* Member names are written as they are; an empty one as "". A path too
+ * long for PATH_LEN is cut: its start still says where to look. */
 static void path_member(char *out, const char *path, const char *name)
 {
+	int n;
 	if (!*name)
 		name = "\"\"";
 	if (*path)
-		snprintf(out, PATH_LEN, "%s.%s", path, name);
+		n = snprintf(out, PATH_LEN, "%s.%s", path, name);
 	else
-		snprintf(out, PATH_LEN, "%s", name);
+		n = snprintf(out, PATH_LEN, "%s", name);
+	if (n >= PATH_LEN)
+		ferry_utf8_trim(out);
 }
 
 static void path_index(char *out, const char *path, size_t i)
 {
-	snprintf(out, PATH_LEN, "%s[%zu]", path, i);
+	if (snprintf(out, PATH_LEN, "%s[%zu]", path, i) >= PATH_LEN)
+		ferry_utf8_trim(out);
 }
 
 static ferry_err dup_str(parser *p, char **out, const char *s)
@@ -854,7 +859,7 @@ static ferry_err map_text(parser *p, const json_t *obj, const char *path,
 	}
 	if (max == 0)
 		return FERRY_OK;
-	char *text;
+	char *text = NULL;
 	if ((err = constant_text(p, mpath, *out, &text)))
 		return err;
 	err = check_store_name(p, mpath, what, text, max, limit);
@@ -889,7 +894,7 @@ static ferry_err parse_fields(parser *p, const json_t *obj, const char *path,
 					    "FERRY_MAX_FIELD_NAME_BYTES")))
 			return err;
 	}
-	return compile(p, fpath, f, TMPL_PAYLOAD, out);
+	return compile(p, fpath, f, TMPL_FIELDS, out);
 }
 
 /* `pull` selects the pull rules: scope and collection constant, id
@@ -1499,8 +1504,8 @@ ferry_err adapter_config_load(adapter_config **out, const char *path, char *why,
 			      size_t why_len)
 {
 	char dummy[1], inner[1024];
-	char *text;
-	size_t len;
+	char *text = NULL;
+	size_t len = 0;
 	*out = NULL;
 	if (!why || why_len == 0) {
 		why = dummy;

@@ -221,9 +221,13 @@ static ferry_err follow_link(ferry_node *node, const char *adapter,
 
 /* The members of m->fields whose value the record does not hold yet, as a
  * new object in *out. */
+/* The mapped fields to write: those whose value differs from the
+ * record's, except where the system still holds the value of the last
+ * exchange (`state`) — then the record's value is a change made here,
+ * waiting to be pushed, and must not be overwritten by the old one. */
 static ferry_err changed_fields(json_t **out, ferry_node *node,
-				const adapter_mapped *m, char *why,
-				size_t why_len)
+				const adapter_mapped *m, const json_t *state,
+				char *why, size_t why_len)
 {
 	ferry_record *rec = NULL;
 	const char *name;
@@ -258,6 +262,8 @@ static ferry_err changed_fields(json_t **out, ferry_node *node,
 			same = json_equal(held, value);
 			json_decref(held);
 		}
+		if (f && !same && adapter_state_synced(state, name, value))
+			continue;
 		if (!same && json_object_set(changed, name, value)) {
 			ferry_record_free(rec);
 			json_decref(changed);
@@ -287,8 +293,15 @@ ferry_err adapter_map_apply(ferry_txn *txn, ferry_node *node,
 	 * stored. */
 	if (hub_check_fields(m->fields, &status, &code, why, why_len))
 		return status == 500 ? FERRY_E_NOMEM : FERRY_E_INVALID;
-	/* 3. Only what changed. */
-	err = changed_fields(&changed, node, m, why, why_len);
+	/* 3. Only what changed there. */
+	json_t *state;
+	err = adapter_state_get(&state, node, adapter, m->scope, m->collection,
+				m->key);
+	if (err)
+		return store_fail(node, err, "reading the adapter's state", why,
+				  why_len);
+	err = changed_fields(&changed, node, m, state, why, why_len);
+	json_decref(state);
 	if (err)
 		return err;
 	if (json_object_size(changed)) {

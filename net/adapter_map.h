@@ -56,7 +56,10 @@ void adapter_mapped_clear(adapter_mapped *m);
  *    so whether a payload is accepted never depends on what is stored).
  * 3. The fields whose value differs from the record's current one (read
  *    with ferry_get; an absent field or record differs) are written with
- *    ferry_json_put().
+ *    ferry_json_put() — except a field whose incoming value is the one
+ *    last exchanged with the system (adapter_state_synced): the system
+ *    has not changed it, so the record's different value is an edit made
+ *    here, waiting to be pushed, and stays.
  * 4. adapter_note_inbound() records every mapped field (written or equal)
  *    and the id, so none of them is pushed back.
  *

@@ -25,6 +25,7 @@
 #define MAX_QUEUE 4096
 #define FEED_BATCH 512
 #define FLUSH_MS 20
+#define DISPATCH_WINDOW 1024
 #define RESPONSE_MAX (1024 * 1024)
 #define EXCERPT_BYTES 1024
 
@@ -216,17 +217,6 @@ static json_t *record_fields(adapter_rt *ad, const push_item *it, int *failed)
 				  : "a value does not convert to JSON");
 	}
 	return obj;
-}
-
-/* 1 if an item of `list` before `upto` is not done for the record
- * `rkey`: order per record. */
-static int earlier_pending(const push_item *list, const push_item *upto,
-			   const char *rkey)
-{
-	for (const push_item *it = list; it && it != upto; it = it->next)
-		if (!it->done && !strcmp(it->rkey, rkey))
-			return 1;
-	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -503,6 +493,7 @@ typedef struct render_ctx {
 	push_item *item;
 	const json_t *sent;  /* the record's fields */
 	const json_t *state; /* the record's state */
+	const json_t *busy;  /* records with an earlier change not done */
 	int wait;	     /* a linked record is still being sent */
 	json_t *blocked_by;  /* the dead letter a linked record waits in */
 } render_ctx;
@@ -545,9 +536,7 @@ static json_t *resolve(const tmpl_ref *ref, void *arg, int *fatal, char *why,
 	if (!key)
 		return NULL;
 	adapter_record_key(rkey, it->scope, ref->collection, key);
-	if (ctx->ad->def->concurrency > 1 &&
-	    (earlier_pending(ctx->ad->queue, it->from_dlq ? NULL : it, rkey) ||
-	     earlier_pending(ctx->ad->redo, it->from_dlq ? it : NULL, rkey))) {
+	if (ctx->busy && json_object_get(ctx->busy, rkey)) {
 		ctx->wait = 1;
 		*fatal = 1;
 		free(key);
@@ -637,7 +626,8 @@ static void skip(adapter_rt *ad, push_item *it)
 	finish(ad, it);
 }
 
-static start_result start(adapter_rt *ad, push_item *it, uint64_t now)
+static start_result start(adapter_rt *ad, push_item *it, uint64_t now,
+			  const json_t *busy)
 {
 	const adapter_push_collection *pc =
 		adapter_push_find(ad->def, it->collection);
@@ -683,7 +673,7 @@ static start_result start(adapter_rt *ad, push_item *it, uint64_t now)
 	if (!sent)
 		sent = json_object();
 
-	render_ctx ctx = {ad, it, sent, state, 0, NULL};
+	render_ctx ctx = {ad, it, sent, state, busy, 0, NULL};
 	struct curl_slist *headers = NULL;
 	char *url = render_text(req->url, TMPL_URL, &ctx, why, sizeof(why));
 	json_t *body =
@@ -853,53 +843,73 @@ static void push_done(http_call *call, void *arg)
 	park(ad, it, "failed", why, call, NULL);
 }
 
+/* A change parked already (before a crash) is done; any other change of a
+ * parked record waits behind its dead letters. */
+static void park_behind(adapter_rt *ad, push_item *it)
+{
+	char key[ADAPTER_DLQ_KEY_BYTES];
+	void *v;
+	size_t len;
+	adapter_dlq_key(key, it->cursor);
+	if (!ferry_kv_get(&v, &len, ad->node, ad->dlq_table, key)) {
+		free(v);
+		finish(ad, it);
+		return;
+	}
+	park(ad, it, "blocked",
+	     "waits behind an earlier dead letter of the same record", NULL,
+	     NULL);
+}
+
 /* Start what may start: strictly one at a time in order with concurrency
- * 1; otherwise up to `concurrency` requests for different records. */
+ * 1; otherwise up to `concurrency` requests, never two for one record,
+ * nor one whose linked records have an earlier change not done (`busy`
+ * collects, as the queue is walked, the records of changes not done). The
+ * walk looks at most DISPATCH_WINDOW changes ahead. */
 static void dispatch(adapter_rt *ad, uint64_t now)
 {
 	int strict = ad->def->concurrency <= 1;
-	if (!adapter_auth_ready(ad, now))
+	size_t looked = 0;
+	if (ad->in_flight >= ad->def->concurrency ||
+	    !adapter_auth_ready(ad, now))
+		return;
+	json_t *busy = strict ? NULL : json_object();
+	if (!strict && !busy)
 		return;
 	for (int pass = 0; pass < 2; pass++) {
 		push_item *next;
 		for (push_item *it = pass ? ad->queue : ad->redo; it;
 		     it = next) {
 			next = it->next;
-			if (ad->in_flight >= ad->def->concurrency)
-				return;
-			if (it->done || it->in_flight)
+			if (ad->in_flight >= ad->def->concurrency ||
+			    ++looked > DISPATCH_WINDOW)
+				goto out;
+			if (it->done)
+				continue;
+			int blocked = busy && json_object_get(busy, it->rkey);
+			if (busy)
+				json_object_set_new(busy, it->rkey,
+						    json_true());
+			if (blocked || it->in_flight)
 				continue;
 			if (it->retry_ms > now) {
 				if (strict)
-					return;
+					goto out;
 				continue;
 			}
 			if (pass && json_object_get(ad->parked, it->rkey)) {
-				char key[ADAPTER_DLQ_KEY_BYTES];
-				void *v;
-				size_t len;
-				adapter_dlq_key(key, it->cursor);
-				/* Parked before a crash, or behind another. */
-				if (!ferry_kv_get(&v, &len, ad->node,
-						  ad->dlq_table, key)) {
-					free(v);
-					finish(ad, it);
-				} else {
-					park(ad, it, "blocked",
-					     "waits behind an earlier dead "
-					     "letter of the same record",
-					     NULL, NULL);
-				}
+				park_behind(ad, it);
 				continue;
 			}
-			if (earlier_pending(pass ? ad->queue : ad->redo, it,
-					    it->rkey))
-				continue;
-			start_result r = start(ad, it, now);
+			start_result r = start(ad, it, now, busy);
+			if (r == FINISHED && busy)
+				json_object_del(busy, it->rkey);
 			if (strict && r != FINISHED)
-				return;
+				goto out;
 		}
 	}
+out:
+	json_decref(busy);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1031,6 +1041,7 @@ void push_step(adapter_rt *ad, uint64_t now, uint64_t feed_last)
 		return;
 	push_dlq_changed(ad);
 	read_feed(ad, feed_last);
+	advance(ad);
 	dispatch(ad, now);
 	advance(ad);
 	push_flush(ad, now, 0);

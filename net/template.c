@@ -98,6 +98,7 @@ typedef struct compile_ctx {
 	tmpl *t;
 	char *why;
 	size_t why_len;
+	int fields_root; /* TMPL_FIELDS: the root maps field names */
 } compile_ctx;
 
 /* ---- small helpers ---- */
@@ -793,9 +794,12 @@ static ferry_err compile_value(node **out, const json_t *v, int depth,
 	case JSON_STRING:
 		return compile_string(out, v, c);
 	case JSON_OBJECT:
-		if (c->t->kind == TMPL_PAYLOAD && is_computed(v))
+		if (c->t->kind != TMPL_PAYLOAD ||
+		    (depth == 0 && c->fields_root))
+			return compile_container(out, v, depth, c);
+		if (is_computed(v))
 			return compile_computed(out, v, c);
-		if (c->t->kind == TMPL_PAYLOAD && json_object_get(v, "from")) {
+		if (json_object_get(v, "from")) {
 			/* A misspelt option must not turn a computed value
 			 * into a literal object silently. */
 			snprintf(c->why, c->why_len,
@@ -822,15 +826,16 @@ ferry_err tmpl_compile(tmpl **out, const json_t *value, tmpl_kind kind,
 	}
 	why[0] = '\0';
 	*out = NULL;
-	if (!value || (kind != TMPL_RECORD && kind != TMPL_PAYLOAD)) {
+	if (!value || (kind != TMPL_RECORD && kind != TMPL_PAYLOAD &&
+		       kind != TMPL_FIELDS)) {
 		snprintf(why, why_len, "no template value");
 		return FERRY_E_INVALID;
 	}
 	tmpl *t = calloc(1, sizeof(*t));
 	if (!t)
 		return nomem(why, why_len);
-	t->kind = kind;
-	compile_ctx c = {t, why, why_len};
+	t->kind = kind == TMPL_FIELDS ? TMPL_PAYLOAD : kind;
+	compile_ctx c = {t, why, why_len, kind == TMPL_FIELDS};
 	ferry_err err = compile_value(&t->root, value, 0, &c);
 	if (err) {
 		/* Placeholders quoted in the text may have been cut. */

@@ -23,6 +23,10 @@
 typedef enum tmpl_kind {
 	TMPL_RECORD,  /* push: placeholders name record things */
 	TMPL_PAYLOAD, /* webhooks and pulls: JSON pointers, computed values */
+	/* A payload template whose root is an object of field -> value:
+	 * the root itself is never a computed value (a field may be called
+	 * "from"). Compiles to a TMPL_PAYLOAD template. */
+	TMPL_FIELDS,
 } tmpl_kind;
 
 /* What a record placeholder names (TMPL_RECORD). */

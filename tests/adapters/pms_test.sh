@@ -142,6 +142,16 @@ sleep 2.2
 check "the PMS's echo of it is not written again" rec_q hub clinic-7 appointments a1 'r["status"] == "cancelled"'
 check "exactly one PATCH from ferry for the appointment" \
 	log_q 'len([e for e in L if e["method"] == "PATCH" and e["key"] and e["url"] == "/appointments/1"]) == 1'
+# A change waiting to be pushed (the PMS refuses it with 503 for now) is
+# not overwritten by the PMS's older value that the pull keeps seeing.
+pms_control '{"status_for": {"match": {"path": "/appointments", "body_field": "status", "equals": "done"}, "status": 503}}' >/dev/null
+f hub put clinic-7 appointments a1 status=done >/dev/null
+wait_until 10 "the PMS refused the push at least once" log_q '[e for e in L if e["status"] == 503]'
+sleep 2.2 # two pull rounds see "cancelled"
+check "the pending local status survives the pulls" rec_q hub clinic-7 appointments a1 'r["status"] == "done"'
+pms_control '{"clear": true}' >/dev/null
+check_within 10 "once the PMS accepts it, the local status arrives" pms_q /appointments/1 'd["status"] == "done"'
+check "... and stays" rec_q hub clinic-7 appointments a1 'r["status"] == "done"'
 check_within 5 "status: caught up, nothing dead" adapter_q 'a["lag_changes"] == 0 and a["dead_letters"] == 0 and a["delivered"] >= 4'
 
 # 5b. A broken reload keeps the running configuration.

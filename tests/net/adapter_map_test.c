@@ -138,7 +138,7 @@ static void test_render(const adapter_config *cfg)
 		     "{\"branch\": \"\", \"visit_id\": 1, \"amount\": 1}",
 		     "scope", "empty");
 	render_fails(&wh->writes[1], "{\"client\": {\"id\": true}}", "key",
-		     "a boolean");
+		     "gives true");
 	render_fails(&wh->writes[1], "{\"client\": {\"id\": 1.5}}", "key",
 		     "fraction");
 	/* Within ferry's limits. */

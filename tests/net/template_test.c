@@ -528,6 +528,14 @@ static void test_computed(void)
 			 sizeof(why)) == NULL);
 	CHECK(strcmp(why, "/nope is absent") == 0);
 
+	/* A fields map (TMPL_FIELDS) may name fields "from" and "const";
+	 * the values below the root are still computed. */
+	t = compile("{\"from\": \"{/name}\", \"const\": {\"const\": 1}}",
+		    TMPL_FIELDS);
+	CHECK_JSON(tmpl_render_payload(t, TMPL_BODY, doc, why, sizeof(why)),
+		   "{\"from\": \"a b\", \"const\": 1}");
+	tmpl_free(t);
+
 	/* Record templates have no computed values. */
 	t = compile("{\"v\": {\"const\": \"{x}\"}}", TMPL_RECORD);
 	seen s = {""};
