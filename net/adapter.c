@@ -479,9 +479,11 @@ static void save_token(adapter_rt *ad)
 	char name[SECRET_NAME_MAX + 1];
 	json_t *doc = json_pack("{s:s, s:I}", "access_token", ad->token,
 				"expires_ms", (json_int_t)ad->token_expires_ms);
-	if (doc && ad->refresh_token)
+	if (doc && ad->refresh_token) {
 		json_object_set_new(doc, "refresh_token",
 				    json_string(ad->refresh_token));
+		json_object_set_new(doc, "seed", json_string(ad->refresh_seed));
+	}
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	token_secret_name(name, ad);
@@ -513,8 +515,11 @@ static void load_token(adapter_rt *ad)
 		/* Unknown issue time: refresh a little before expiry. */
 		ad->token_refresh_ms = ad->token_expires_ms;
 	}
-	if (refresh)
+	const char *seed = json_string_value(json_object_get(doc, "seed"));
+	if (refresh && seed && strlen(seed) < sizeof(ad->refresh_seed)) {
 		ad->refresh_token = strdup(refresh);
+		strcpy(ad->refresh_seed, seed);
+	}
 	json_decref(doc);
 }
 
@@ -532,6 +537,9 @@ static void token_done(http_call *call, void *arg)
 		adapter_excerpt(said, sizeof(said),
 				call->response ? call->response : "",
 				call->response_len);
+		for (char *c = said; *c; c++)
+			if (*c == '\n' || *c == '\t')
+				*c = ' '; /* one line in logs and status */
 		auth_failed(ad, "token endpoint %s answered %s%s%s", call->url,
 			    what, said[0] ? ": " : "", said);
 		return;
@@ -624,9 +632,21 @@ static void request_token(adapter_rt *ad)
 	if (auth->client_secret &&
 	    !(client_secret = secret_text(ad, auth->client_secret)))
 		goto out;
-	if (refreshing && !ad->refresh_token &&
-	    !(refresh = secret_text(ad, auth->refresh_token)))
-		goto out;
+	if (refreshing) {
+		/* The configured refresh token seeds the chain of rotated
+		 * ones; once an operator stores a new one (the old chain
+		 * revoked: invalid_grant), it wins over the rotated token. */
+		char seed[ADAPTER_HASH_BYTES];
+		if (!(refresh = secret_text(ad, auth->refresh_token)))
+			goto out;
+		json_t *v = json_string(refresh);
+		adapter_value_hash(seed, v);
+		json_decref(v);
+		if (strcmp(seed, ad->refresh_seed)) {
+			wipe(&ad->refresh_token);
+			memcpy(ad->refresh_seed, seed, sizeof(seed));
+		}
+	}
 	if (form_add(&form, esc, "grant_type",
 		     refreshing ? "refresh_token" : "client_credentials") ||
 	    form_add(&form, esc, "client_id", auth->client_id) ||
@@ -861,10 +881,13 @@ static json_t *auth_status(const adapter_rt *ad)
 	json_t *auth = json_pack("{s:s}", "type", types[ad->def->auth.type]);
 	if (!auth)
 		return NULL;
-	if (ad->token && ad->token_expires_ms != UINT64_MAX)
+	if (ad->token && !ad->token_invalid &&
+	    ad->token_expires_ms != UINT64_MAX)
 		json_object_set_new(
 			auth, "token_expires",
 			json_integer((json_int_t)ad->token_expires_ms));
+	if (ad->token_invalid)
+		json_object_set_new(auth, "token_refused", json_true());
 	if (ad->auth_error[0]) {
 		json_object_set_new(auth, "error", json_string(ad->auth_error));
 		json_object_set_new(

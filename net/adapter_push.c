@@ -43,6 +43,11 @@ struct push_item {
 	char rkey[ADAPTER_STATE_KEY_BYTES];
 	int done, in_flight, from_dlq, token_retried;
 	unsigned attempts;
+	/* How often the system refused this change outright (a 4xx): each
+	 * refusal did nothing there, so a retry after it is a new request
+	 * with a new idempotency key — a system that stored the refusal
+	 * under the old key would only replay it. */
+	unsigned generation;
 	uint64_t retry_ms;
 	/* The request in flight. */
 	push_kind kind;
@@ -235,16 +240,16 @@ static json_t *dlq_entry(const push_item *it, const char *state,
 {
 	char origin[FERRY_ID_HEX_BYTES];
 	ferry_id_to_hex(origin, it->origin);
-	return json_pack("{s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:O, s:s, "
-			 "s:I, s:s, s:I}",
-			 "id", (json_int_t)it->cursor, "origin", origin,
-			 "scope", it->scope, "seq", (json_int_t)it->seq, "hlc",
-			 (json_int_t)it->hlc, "collection", it->collection,
-			 "key", it->key, "op",
-			 it->op == FERRY_OP_DELETE ? "delete" : "put", "fields",
-			 it->fields, "state", state, "attempts",
-			 (json_int_t)it->attempts, "error", error, "time",
-			 (json_int_t)now);
+	return json_pack(
+		"{s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:O, s:s, "
+		"s:I, s:s, s:I, s:I}",
+		"id", (json_int_t)it->cursor, "origin", origin, "scope",
+		it->scope, "seq", (json_int_t)it->seq, "hlc",
+		(json_int_t)it->hlc, "collection", it->collection, "key",
+		it->key, "op", it->op == FERRY_OP_DELETE ? "delete" : "put",
+		"fields", it->fields, "state", state, "attempts",
+		(json_int_t)it->attempts, "error", error, "time",
+		(json_int_t)now, "generation", (json_int_t)it->generation);
 }
 
 static push_item *item_from_dlq(adapter_rt *ad, const json_t *e)
@@ -269,6 +274,8 @@ static push_item *item_from_dlq(adapter_rt *ad, const json_t *e)
 		json_decref(it->fields);
 		it->fields = json_deep_copy(fields);
 		it->from_dlq = 1;
+		it->generation = (unsigned)json_integer_value(
+			json_object_get(e, "generation"));
 	}
 	return it;
 }
@@ -314,6 +321,9 @@ static void park(adapter_rt *ad, push_item *it, const char *state,
 {
 	char key[ADAPTER_DLQ_KEY_BYTES];
 	uint64_t now = adapter_now_ms(ad);
+	if (call && call->status >= 400 && call->status < 500 &&
+	    call->status != 429)
+		it->generation++;
 	json_t *entry = dlq_entry(it, state, error, now);
 	json_t *ids = json_object_get(ad->parked, it->rkey);
 	if (!blocked_by && json_array_size(ids))
@@ -577,6 +587,13 @@ static void idempotency_key(char out[33], const adapter_rt *ad,
 	crypto_generichash_update(&st, seq, sizeof(seq));
 	crypto_generichash_update(&st, (const uint8_t *)ad->def->name,
 				  strlen(ad->def->name));
+	if (it->generation) {
+		uint8_t g[4] = {(uint8_t)(it->generation >> 24),
+				(uint8_t)(it->generation >> 16),
+				(uint8_t)(it->generation >> 8),
+				(uint8_t)it->generation};
+		crypto_generichash_update(&st, g, sizeof(g));
+	}
 	crypto_generichash_final(&st, digest, sizeof(digest));
 	sodium_bin2hex(out, 33, digest, sizeof(digest));
 }

@@ -79,6 +79,9 @@ struct adapter_rt {
 	/* Auth: a static credential, or an OAuth2 access token. */
 	char *credential; /* header value or bearer token; wiped on free */
 	char *token, *refresh_token;
+	/* Hash of the configured refresh-token secret the rotated
+	 * refresh_token descends from. */
+	char refresh_seed[ADAPTER_HASH_BYTES];
 	uint64_t token_expires_ms, token_refresh_ms;
 	int token_pending; /* a token request is in flight */
 	int token_invalid; /* a 401 said so */

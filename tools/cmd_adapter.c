@@ -189,7 +189,10 @@ static void print_auth(const json_t *auth, uint64_t now)
 	printf("  auth          %s", type);
 	uint64_t expires = member_ms(auth, "token_expires");
 	if (strcmp(type, "oauth2") == 0) {
-		if (expires > now)
+		if (json_is_true(json_object_get(auth, "token_refused")))
+			printf(": token refused by the system (401), asking "
+			       "for a new one");
+		else if (expires > now)
 			printf(": token valid for %" PRIu64 " s",
 			       (expires - now) / 1000);
 		else if (expires)
@@ -717,7 +720,8 @@ static int dlq_retry(struct cli *cli, char **args, int nargs)
 		return cli_fail_msg(hint,
 				    "dead letter %" PRIu64 " of %s is blocked: "
 				    "it waits behind dead letter %" PRIu64
-				    " of the same record",
+				    " (of the same record, or of a record it "
+				    "refers to)",
 				    id, name, by);
 	}
 	char table[ADAPTER_TABLE_BYTES], key[ADAPTER_DLQ_KEY_BYTES];

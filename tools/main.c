@@ -89,10 +89,13 @@ static const struct cli_command commands[] = {
 	{"serve", cmd_serve,
 	 "[--listen ADDR:PORT | --no-listen] [--no-dial] "
 	 "[--origins vouched|listed]\n"
-	 "       [--http ADDR:PORT [--pricelist SCOPE] [--max-body BYTES]]",
+	 "       [--http ADDR:PORT [--pricelist SCOPE] [--max-body BYTES]]\n"
+	 "       [--adapters FILE]",
 	 "Run the node: accept peers, keep configured peers connected,\n"
 	 "sync continuously. Default listen address 0.0.0.0:7400.\n"
-	 "SIGINT or SIGTERM stops it cleanly."},
+	 "--adapters FILE (default: adapters.json in the data directory\n"
+	 "if present) mirrors scopes to HTTP APIs (docs/adapters.md).\n"
+	 "SIGINT or SIGTERM stops it cleanly; SIGHUP reloads adapters."},
 	{"sync", cmd_sync, "URL [--timeout SECONDS] [--origins vouched|listed]",
 	 "Sync once with the node at URL (both ways) and exit."},
 };

@@ -99,6 +99,20 @@ check_within 20 "after the fix and the retry, the record is delivered" \
 	pms_q /owners 'len(d) == 24 and [o for o in d if o["name"] == "Bad"][0]["phone"] == 111'
 check_within 10 "the dead-letter list is empty" dlq_q 'len(D) == 0'
 
+# A refusal the system stores under its idempotency key (json-server's own
+# 404 for an owner someone deleted there): once the owner is back, the
+# retry must be a new request — the old key would only replay the 404.
+O1=$(pms_get '/owners?name=Owner%201' | "$PY" -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+curl -sS -f -X DELETE -H 'X-Test-Observer: 1' "$PMS_URL/owners/$O1" >/dev/null
+f hub put clinic-7 owners o1 phone=999 >/dev/null
+check_within 10 "the update of an owner deleted in the PMS is a 404 dead letter" \
+	dlq_q 'len(D) == 1 and D[0]["response"]["status"] == 404 and D[0]["key"] == "o1"'
+curl -sS -f -X POST -H 'X-Test-Observer: 1' -H 'Content-Type: application/json' \
+	-d "{\"id\": $O1, \"name\": \"Owner 1\", \"phone\": 1}" "$PMS_URL/owners" >/dev/null
+check "dlq retry of the 404" f hub adapter dlq retry pms "$(dlq_json | "$PY" -c 'import json, sys; print(json.loads(sys.stdin.readline())["id"])')"
+check_within 10 "with the owner back, the retry (a new key) goes through" pms_q "/owners/$O1" 'd["phone"] == 999'
+check_within 10 "and the dead-letter list is empty again" dlq_q 'len(D) == 0'
+
 # Killed mid-push: requests slowed down so the kill lands among them.
 pms_control '{"delay_ms": 30, "count": 60}' >/dev/null
 put_owners 100 179

@@ -73,12 +73,24 @@ check "one 401, then the same request (same key) succeeded" log_q '
 check "a refresh happened between them" log_q '
 (lambda i: any(e["url"] == "/oauth/token" and e["status"] == 200 for e in L[i:]))([n for n, e in enumerate(L) if e["status"] == 401 and e["key"]][0])'
 
+# The CRM's administrator re-issues the grant: the rotated chain is dead
+# (invalid_grant), pushes wait, the error shows; the new refresh token,
+# stored with ferry secret set, wins over the dead rotated one.
+pms_control '{"reissue_refresh_token": "R1"}' >/dev/null
+f hub put clinic-7 owners o17b name="Owner 17b" >/dev/null
+check_within 10 "the refused refresh shows in status" \
+	output_has 'invalid_grant' f hub adapter status crm
+check "meanwhile the owner waits (not a dead letter)" \
+	bash -c '[ -z "$("$0" --dir "$1" adapter dlq ls crm --json)" ]' "$FERRY" "$TMP/hub"
+printf 'R1\n' | f hub secret set crm_refresh
+check_within 10 "with the re-issued refresh token stored, the owner goes" pms_q /owners 'len(d) == 18'
+
 # A restart reuses the stored token: no new token request right away.
 issued=$(pms_state | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["issued"]["refresh_token"])')
 serve_stop hub
 serve_start hub --no-listen --adapters "$TMP/adapters.json"
 f hub put clinic-7 owners o18 name="Owner 18" >/dev/null
-check_within 10 "after a restart the owner is delivered" pms_q /owners 'len(d) == 18'
+check_within 10 "after a restart the owner is delivered" pms_q /owners 'len(d) == 19'
 
 # Client credentials with a wrong secret: reported, pushes wait.
 f hub put clinic-7 leads l1 name="Lead 1" >/dev/null

@@ -97,6 +97,13 @@ app.post('/__control', (req, res) => {
   const b = req.body || {};
   if (b.clear) faults = { fail: null, retry_after: null, delay: null, status_for: [] };
   if (b.clear_log) log = [];
+  // An administrator re-issuing the client's grant: every token and the
+  // refresh-token chain are revoked; only the new refresh token works.
+  if (b.reissue_refresh_token) {
+    st.tokens = {};
+    st.refresh_token = b.reissue_refresh_token;
+    save();
+  }
   if (b.fail) faults.fail = { status: b.fail.status || 500, count: b.fail.count ?? 1 };
   if (b.retry_after) faults.retry_after = { seconds: b.retry_after.seconds ?? 1, count: b.retry_after.count ?? 1 };
   if (b.delay_ms !== undefined) faults.delay = { ms: b.delay_ms, count: b.count ?? 1 };
