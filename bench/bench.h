@@ -90,10 +90,14 @@ typedef struct bench_scenario {
 	const char *pouch_metric;
 	void (*run)(const bench_opts *o, unsigned run, const char *dir,
 		    bench_run *out);
+	/* What the figures include that a reader would not assume (printed
+	 * with the results), or NULL. */
+	const char *notes;
 } bench_scenario;
 
 extern const bench_scenario bench_scenario_local, bench_scenario_full_sync,
-	bench_scenario_live, bench_scenario_fanin, bench_scenario_rest;
+	bench_scenario_live, bench_scenario_fanin, bench_scenario_rest,
+	bench_scenario_adapter;
 
 /* ---- failure and cleanup ------------------------------------------------ */
 
@@ -195,6 +199,11 @@ pid_t bench_serve(const bench_opts *o, const char *dir, char *listen,
  * it did not exit normally. */
 int bench_exec(const char *const argv[], const char *out_path,
 	       const char *err_path);
+/* Start argv (argv[0] found on PATH) in the background with stdout in
+ * out_path and stderr in err_path (NULL: out_path too); stopped by
+ * bench_stop() or at cleanup. */
+pid_t bench_spawn(const char *const argv[], const char *out_path,
+		  const char *err_path);
 /* SIGTERM, wait (SIGKILL after 10 s). */
 void bench_stop(pid_t pid);
 /* Trust each other both ways; `dialer` keeps `listener`'s URL connected.

@@ -495,6 +495,22 @@ int bench_exec(const char *const argv[], const char *out_path,
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+pid_t bench_spawn(const char *const argv[], const char *out_path,
+		  const char *err_path)
+{
+	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
+			   : out;
+	if (out < 0 || err < 0)
+		bench_die("open %s: %s", err < 0 ? err_path : out_path,
+			  strerror(errno));
+	pid_t pid = spawn(argv, out, err);
+	close(out);
+	if (err != out)
+		close(err);
+	return pid;
+}
+
 static void copy_addr(json_t *doc, const char *name, char *out, size_t len)
 {
 	const char *s = json_string_value(json_object_get(doc, name));

@@ -30,8 +30,9 @@
 #define DEFAULT_SEED UINT64_C(0x5eedfe77)
 
 static const bench_scenario *const scenarios[] = {
-	&bench_scenario_local, &bench_scenario_full_sync, &bench_scenario_live,
-	&bench_scenario_fanin, &bench_scenario_rest,
+	&bench_scenario_local, &bench_scenario_full_sync,
+	&bench_scenario_live,  &bench_scenario_fanin,
+	&bench_scenario_rest,  &bench_scenario_adapter,
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -45,12 +46,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"options:\n"
 		"  -n, --n N           records (local, full-sync: 1000000; "
-		"rest: 100000)\n"
+		"rest: 100000;\n"
+		"                      adapter: 20000)\n"
 		"  -t, --txn T         records per transaction (1000)\n"
 		"  --value-bytes B     value size (100)\n"
 		"  --rate R            writes/s per writer (live: 1000; "
 		"fan-in: "
-		"10)\n"
+		"10;\n"
+		"                      adapter: 500)\n"
 		"  --seconds S         write time; rest: wrk time (10)\n"
 		"  -k, --branches K    fan-in branches (50)\n"
 		"  --actions A         rest: actions per upload (1000)\n"
@@ -203,15 +206,19 @@ static const bench_scenario *parse(int argc, char **argv, bench_opts *o)
 			sc = scenarios[i];
 	if (!sc)
 		bad_usage("unknown scenario %s (local, full-sync, live, "
-			  "fan-in, rest)",
+			  "fan-in, rest, adapter)",
 			  argv[optind]);
 	o->scenario = sc->name;
 
 	/* Defaults that depend on the scenario. */
 	if (!o->n)
-		o->n = sc == &bench_scenario_rest ? 100000 : 1000000;
+		o->n = sc == &bench_scenario_rest      ? 100000
+		       : sc == &bench_scenario_adapter ? 20000
+						       : 1000000;
 	if (o->rate == 0)
-		o->rate = sc == &bench_scenario_fanin ? 10 : 1000;
+		o->rate = sc == &bench_scenario_fanin	  ? 10
+			  : sc == &bench_scenario_adapter ? 500
+							  : 1000;
 	if (o->seconds == 0)
 		o->seconds = 10;
 	if (!o->txn || o->txn > FERRY_MAX_WRITES_PER_TXN)
@@ -374,6 +381,8 @@ static void print_json(const bench_scenario *sc, const bench_opts *o,
 	json_object_set_new(opts, "tmpfs", json_boolean(tmpfs));
 	json_object_set_new(doc, "options", opts);
 	json_object_set_new(doc, "seed", json_integer((json_int_t)o->seed));
+	if (sc->notes)
+		json_object_set_new(doc, "notes", json_string(sc->notes));
 	for (unsigned r = 0; r < o->runs; r++) {
 		json_t *run = json_object();
 		json_object_set_new(run, "converged",
@@ -446,8 +455,11 @@ static void print_table(const bench_scenario *sc, const bench_opts *o,
 		printf(" %u actions per upload,", o->actions);
 	printf(" durable; seed %" PRIu64 " (0x%" PRIx64 ")\n", o->seed,
 	       o->seed);
-	printf("runs: %u (median, min..max); dir %s%s\n\n", o->runs, o->base,
+	printf("runs: %u (median, min..max); dir %s%s\n", o->runs, o->base,
 	       tmpfs ? " (tmpfs: durable figures flatter both sides)" : "");
+	if (sc->notes)
+		printf("notes: %s\n", sc->notes);
+	putchar('\n');
 	printf("%-32s %14s %27s  %s\n", "metric", "median", "min..max", "unit");
 	for (size_t m = 0; m < sc->nmetrics; m++) {
 		const bench_metric *bm = &sc->metrics[m];
@@ -637,6 +649,18 @@ int main(int argc, char **argv)
 		/* wrk --version exits 1 after printing; 127 = not found. */
 		if (bench_exec(argv_w, "/dev/null", NULL) == 127)
 			bench_die("rest needs wrk: run scripts/bootstrap.sh");
+	}
+	if (sc == &bench_scenario_adapter) {
+		const char *nginx = getenv("NGINX");
+		nginx = nginx && *nginx ? nginx : "/usr/sbin/nginx";
+		/* Exit 3 = skipped, as tests/adapters/install.sh does. */
+		if (access(nginx, X_OK)) {
+			fprintf(stderr,
+				"ferry-bench: adapter skipped: %s is missing "
+				"(scripts/bootstrap.sh installs nginx)\n",
+				nginx);
+			return 3;
+		}
 	}
 	int tmpfs = statfs(o.base, &sf) == 0 &&
 		    (unsigned long)sf.f_type == TMPFS_MAGIC_;

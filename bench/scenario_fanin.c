@@ -194,4 +194,5 @@ const bench_scenario bench_scenario_fanin = {
 	1,
 	NULL,
 	run,
+	NULL,
 };

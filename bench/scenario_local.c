@@ -129,4 +129,5 @@ const bench_scenario bench_scenario_local = {
 	0,
 	NULL,
 	run,
+	NULL,
 };

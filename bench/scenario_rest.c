@@ -319,4 +319,5 @@ const bench_scenario bench_scenario_rest = {
 	0,
 	NULL,
 	run,
+	NULL,
 };

@@ -153,6 +153,7 @@ const bench_scenario bench_scenario_full_sync = {
 	0,
 	"sync_changes_per_s",
 	full_sync,
+	NULL,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -263,4 +264,5 @@ const bench_scenario bench_scenario_live = {
 	1,
 	"lag_p50_ms",
 	live,
+	NULL,
 };
