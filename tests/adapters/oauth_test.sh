@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # oauth_test.sh — OAuth2 against a real token endpoint: json-server
-# (tests/adapters/pms_server.js) issues access tokens that live 2 s and
+# (tests/adapters/pms_server.js) issues access tokens that live 3 s and
 # rotates the refresh token on every use; its API refuses requests without
 # a valid token.
 #
@@ -23,7 +23,7 @@ PY=python3
 echo '{"owners": [], "leads": [], "notes": []}' >"$TMP/fixtures.json"
 pms_start 0 "$TMP/pms.json" --fixtures "$TMP/fixtures.json" \
 	--client-id ferry-hub --client-secret S3cret --refresh-token R0 \
-	--token-ttl 2 --bearer-required --token-secret StaticT0ken ||
+	--token-ttl 3 --bearer-required --token-secret StaticT0ken ||
 	die "cannot start json-server"
 
 cat >"$TMP/adapters.json" <<EOF
@@ -122,7 +122,7 @@ check_within 10 "the static token is accepted" pms_q /notes 'len(d) == 1'
 port=$PMS_PORT
 pms_stop || check "json-server stopped cleanly" false
 pms_start "$port" "$TMP/pms.json" --client-id ferry-hub --client-secret S3cret \
-	--token-ttl 2 --bearer-required --token-secret N3wT0ken || die "cannot restart json-server"
+	--token-ttl 3 --bearer-required --token-secret N3wT0ken || die "cannot restart json-server"
 f hub put clinic-7 notes n2 text=second >/dev/null
 check_within 10 "refused twice with the old key, the note is parked" \
 	output_has 'HTTP 401' f hub adapter dlq ls static
