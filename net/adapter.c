@@ -178,11 +178,52 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The target of rel="next" in one Link header value (RFC 8288):
+ * `<url>; rel="next", <url>; rel="last"`. malloc'd or NULL. */
+static char *link_next(const char *v, size_t len)
+{
+	const char *end = v + len;
+	while (v < end) {
+		const char *lt = memchr(v, '<', (size_t)(end - v));
+		const char *gt =
+			lt ? memchr(lt, '>', (size_t)(end - lt)) : NULL;
+		if (!gt)
+			return NULL;
+		const char *params = gt + 1;
+		const char *stop = memchr(params, '<', (size_t)(end - params));
+		if (!stop)
+			stop = end;
+		/* rel's value: one or more space-separated relation types. */
+		for (const char *r = params; r + 4 <= stop; r++) {
+			if (strncasecmp(r, "rel=", 4))
+				continue;
+			const char *t = r + 4 + (r[4] == '"');
+			const char *te = t;
+			while (te < stop && *te != '"' && *te != ';' &&
+			       *te != ',')
+				te++;
+			for (const char *w = t; w < te;) {
+				const char *we = w;
+				while (we < te && *we != ' ')
+					we++;
+				if (we - w == 4 && !strncasecmp(w, "next", 4))
+					return strndup(lt + 1,
+						       (size_t)(gt - lt - 1));
+				w = we + (we < te);
+			}
+		}
+		v = stop;
+	}
+	return NULL;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
 	http_call *call = arg;
 	size_t len = size * n;
 	char value[128];
+	if (len > 5 && !strncasecmp(data, "Link:", 5) && !call->next_link)
+		call->next_link = link_next(data + 5, len - 5);
 	if (len > 12 && !strncasecmp(data, "Retry-After:", 12)) {
 		size_t vlen = len - 12;
 		if (vlen >= sizeof(value))
@@ -300,6 +341,7 @@ static void call_free(http_call *call)
 	free(call->url);
 	free(call->body);
 	free(call->response);
+	free(call->next_link);
 	free(call);
 }
 

@@ -758,7 +758,7 @@ static ferry_err parse_push(parser *p, const json_t *a, const char *apath,
 			    adapter_push **out)
 {
 	static const char *const push_members[] = {"scopes", "collections",
-						   NULL};
+						   "start", NULL};
 	static const char *const coll_members[] = {"create", "update", "delete",
 						   "store_id", NULL};
 	char path[PATH_LEN], cspath[PATH_LEN], cpath[PATH_LEN];
@@ -777,6 +777,14 @@ static ferry_err parse_push(parser *p, const json_t *a, const char *apath,
 	*out = ps;
 	if ((err = parse_scopes(p, push, path, &ps->scopes)))
 		return err;
+	if ((err = get_str(p, push, path, "start", NULL, &s)))
+		return err;
+	if (s && strcmp(s, "beginning") && strcmp(s, "now")) {
+		char spath[PATH_LEN];
+		path_member(spath, path, "start");
+		return fail(p, spath, "'%.40s' is not beginning or now", s);
+	}
+	ps->start_now = s && !strcmp(s, "now");
 
 	if ((err = get(p, push, path, "collections", WANT_OBJECT, "", &colls)))
 		return err;
@@ -965,6 +973,59 @@ static ferry_err parse_page(parser *p, const json_t *obj, const char *path,
 		       &pl->page_size);
 }
 
+/* "next": {"link": true} | {"url": POINTER} | {"cursor": POINTER,
+ * "param": NAME} — exactly one way, and not together with "page". */
+static ferry_err parse_next(parser *p, const json_t *obj, const char *path,
+			    adapter_pull *pl)
+{
+	static const char *const next_members[] = {"link", "url", "cursor",
+						   "param", NULL};
+	char npath[PATH_LEN], mpath[PATH_LEN];
+	const json_t *next;
+	const char *s;
+	int link = 0;
+	ferry_err err = get(p, obj, path, "next", WANT_OBJECT, NULL, &next);
+	if (err || !next)
+		return err;
+	path_member(npath, path, "next");
+	if ((err = check_members(p, next, npath, next_members)) ||
+	    (err = get_bool(p, next, npath, "link", &link)) ||
+	    (err = get_pointer(p, next, npath, "url", NULL, NULL,
+			       &pl->next_pointer)))
+		return err;
+	int ways =
+		link + !!pl->next_pointer + !!json_object_get(next, "cursor");
+	if (ways != 1)
+		return fail(p, npath,
+			    "give exactly one of \"link\": true, \"url\" "
+			    "(a pointer to the next page's URL) or "
+			    "\"cursor\" with \"param\"");
+	if (pl->paged)
+		return fail(p, npath, "cannot be used together with page");
+	pl->next = link		      ? ADAPTER_NEXT_LINK
+		   : pl->next_pointer ? ADAPTER_NEXT_URL
+				      : ADAPTER_NEXT_CURSOR;
+	if (pl->next != ADAPTER_NEXT_CURSOR) {
+		if (json_object_get(next, "param")) {
+			path_member(mpath, npath, "param");
+			return fail(p, mpath, "goes only with cursor");
+		}
+		return FERRY_OK;
+	}
+	if ((err = get_pointer(p, next, npath, "cursor", "", NULL,
+			       &pl->next_pointer)) ||
+	    (err = get_str(p, next, npath, "param", "", &s)))
+		return err;
+	path_member(mpath, npath, "param");
+	if (!param_name_ok(s))
+		return fail(p, mpath,
+			    "'%.80s' is not a query parameter name (1 to %d "
+			    "of A-Z, a-z, 0-9, '-', '.', '_', '~', '[' and "
+			    "']')",
+			    s, PARAM_NAME_MAX);
+	return dup_str(p, &pl->cursor_param, s);
+}
+
 /*
  * A pull's URL: a constant, since a pull has no record to fill
  * placeholders from. Any placeholder, even one that would be no valid
@@ -1004,9 +1065,9 @@ static ferry_err parse_pulls(parser *p, const json_t *a, const char *apath,
 			     adapter_def *d)
 {
 	static const char *const pull_members[] = {
-		"name",		  "every_s",	"url", "items", "page",
-		"scope",	  "collection", "id",  "key",	"fields",
-		"delete_missing", NULL};
+		"name",	  "every_s",	    "url",	  "items", "page",
+		"next",	  "scope",	    "collection", "id",	   "key",
+		"fields", "delete_missing", NULL};
 	char path[PATH_LEN], ipath[PATH_LEN], mpath[PATH_LEN];
 	const json_t *arr, *obj, *v;
 	const char *s;
@@ -1060,6 +1121,7 @@ static ferry_err parse_pulls(parser *p, const json_t *a, const char *apath,
 		if ((err = get_pointer(p, obj, ipath, "items", NULL, "",
 				       &pl->items)) ||
 		    (err = parse_page(p, obj, ipath, pl)) ||
+		    (err = parse_next(p, obj, ipath, pl)) ||
 		    (err = parse_mapping(p, obj, ipath, 1, &pl->map)) ||
 		    (err = get_bool(p, obj, ipath, "delete_missing",
 				    &pl->delete_missing)))
@@ -1606,6 +1668,8 @@ static void free_adapter(adapter_def *d)
 		free(pl->items);
 		free(pl->page_param);
 		free(pl->size_param);
+		free(pl->next_pointer);
+		free(pl->cursor_param);
 		free_mapping(&pl->map);
 	}
 	free(d->pulls);

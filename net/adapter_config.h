@@ -65,6 +65,9 @@ typedef struct adapter_push_collection {
 
 typedef struct adapter_push {
 	grant scopes;
+	/* With no stored cursor (a new adapter): 0 = push the whole change
+	 * feed from its beginning, 1 = only changes from the first start. */
+	int start_now;
 	adapter_push_collection *collections;
 	size_t ncollections;
 } adapter_push;
@@ -78,6 +81,14 @@ typedef struct adapter_mapping {
 	tmpl *fields;	  /* TMPL_PAYLOAD object of field -> value */
 } adapter_mapping;
 
+/* How a pull finds the next page (besides page numbers). */
+typedef enum adapter_next {
+	ADAPTER_NEXT_NONE,
+	ADAPTER_NEXT_LINK,   /* Link: <url>; rel="next" (RFC 8288) */
+	ADAPTER_NEXT_URL,    /* the next page's URL at a pointer in the body */
+	ADAPTER_NEXT_CURSOR, /* a cursor at a pointer, sent as a parameter */
+} adapter_next;
+
 typedef struct adapter_pull {
 	char *name;
 	uint32_t every_s;
@@ -87,6 +98,9 @@ typedef struct adapter_pull {
 	char *page_param;
 	char *size_param; /* or NULL */
 	uint32_t page_size;
+	adapter_next next;
+	char *next_pointer;  /* NEXT_URL, NEXT_CURSOR */
+	char *cursor_param;  /* NEXT_CURSOR */
 	adapter_mapping map; /* scope and collection constant; id required */
 	int delete_missing;
 } adapter_pull;

@@ -25,7 +25,8 @@ struct pull_rt {
 	int waiting_token; /* a 401: this page again with fresh credentials */
 	int token_retried; /* ... once per page */
 	unsigned page, attempts;
-	json_t *seen; /* external id text -> true, this round */
+	char *page_url; /* the page being read; NULL: build page `page` */
+	json_t *seen;	/* external id text -> true, this round */
 	uint64_t last_run_ms, items, written, deleted;
 	uint64_t round_items, round_written;
 	char error[512];
@@ -54,6 +55,8 @@ static void end_round(pull_rt *pr, int failed)
 	pr->running = 0;
 	pr->waiting_token = 0;
 	pr->token_retried = 0;
+	free(pr->page_url);
+	pr->page_url = NULL;
 	json_decref(pr->seen);
 	pr->seen = NULL;
 	pr->last_run_ms = now;
@@ -72,9 +75,10 @@ static void end_round(pull_rt *pr, int failed)
 
 static void page_done(http_call *call, void *arg);
 
-static void start_page(pull_rt *pr)
+/* The URL of page `pr->page` by number (or the list itself when the pull
+ * is not paged by numbers). malloc'd; NULL after reporting. */
+static char *numbered_url(pull_rt *pr)
 {
-	adapter_rt *ad = pr->ad;
 	const adapter_pull *p = pr->p;
 	char why[256] = "", query[160] = "";
 	json_t *v = tmpl_render_record(p->url, TMPL_TEXT, NULL, NULL, why,
@@ -83,8 +87,7 @@ static void start_page(pull_rt *pr)
 	json_decref(v);
 	if (!base) {
 		pull_failed(pr, "cannot build the URL: %s", why);
-		end_round(pr, 1);
-		return;
+		return NULL;
 	}
 	if (p->paged) {
 		int n = snprintf(query, sizeof(query), "%c%s=%u",
@@ -99,18 +102,101 @@ static void start_page(pull_rt *pr)
 	if (url)
 		snprintf(url, len, "%s%s", base, query);
 	free(base);
+	return url;
+}
+
+static void start_page(pull_rt *pr)
+{
+	if (!pr->page_url && !(pr->page_url = numbered_url(pr))) {
+		end_round(pr, 1);
+		return;
+	}
 	struct curl_slist *accept =
 		curl_slist_append(NULL, "Accept: application/json");
 	http_call *call =
-		url && accept ? http_start(ad, "GET", url, accept, NULL, NULL,
-					   PAGE_RESPONSE_MAX, 0, page_done, pr)
-			      : NULL;
+		accept ? http_start(pr->ad, "GET", pr->page_url, accept, NULL,
+				    NULL, PAGE_RESPONSE_MAX, 0, page_done, pr)
+		       : NULL;
 	curl_slist_free_all(accept);
-	free(url);
 	if (!call) {
 		pull_failed(pr, "cannot start the request");
 		end_round(pr, 1);
 	}
+}
+
+/* `ref` (absolute, or relative as in a Link header or a "next" member)
+ * resolved against the URL `base` it came with. malloc'd or NULL. */
+static char *resolve_url(const char *base, const char *ref)
+{
+	CURLU *u = curl_url();
+	char *joined = NULL, *out = NULL;
+	if (u && !curl_url_set(u, CURLUPART_URL, base, 0) &&
+	    !curl_url_set(u, CURLUPART_URL, ref, 0) &&
+	    !curl_url_get(u, CURLUPART_URL, &joined, 0))
+		out = strdup(joined);
+	curl_free(joined);
+	curl_url_cleanup(u);
+	return out;
+}
+
+/* Where the next page is, by the pull's way of paging: a malloc'd URL,
+ * or NULL at the end of the list (*failed set if the answer was wrong). */
+static char *next_page(pull_rt *pr, const http_call *call, const json_t *doc,
+		       size_t nitems, int *failed)
+{
+	const adapter_pull *p = pr->p;
+	const json_t *v;
+	char *url = NULL, *text, *base;
+	*failed = 0;
+	if (pr->page >= MAX_PAGES)
+		return NULL;
+	switch (p->next) {
+	case ADAPTER_NEXT_NONE:
+		if (!p->paged || nitems < p->page_size)
+			return NULL;
+		pr->page++;
+		return numbered_url(pr);
+	case ADAPTER_NEXT_LINK:
+		url = call->next_link ? resolve_url(call->url, call->next_link)
+				      : NULL;
+		break;
+	case ADAPTER_NEXT_URL:
+		v = tmpl_pointer_get(doc, p->next_pointer);
+		if (json_is_string(v) && json_string_length(v))
+			url = resolve_url(call->url, json_string_value(v));
+		break;
+	case ADAPTER_NEXT_CURSOR:
+		v = tmpl_pointer_get(doc, p->next_pointer);
+		if (json_is_null(v) || !v ||
+		    (json_is_string(v) && !json_string_length(v)))
+			return NULL;
+		text = adapter_id_text(v);
+		base = numbered_url(pr);
+		if (text && base) {
+			char *esc = curl_easy_escape(NULL, text, 0);
+			size_t len = strlen(base) + strlen(p->cursor_param) +
+				     (esc ? strlen(esc) : 0) + 3;
+			if (esc && (url = malloc(len)))
+				snprintf(url, len, "%s%c%s=%s", base,
+					 strchr(base, '?') ? '&' : '?',
+					 p->cursor_param, esc);
+			curl_free(esc);
+		}
+		free(text);
+		free(base);
+		break;
+	}
+	if (url && !strcmp(url, call->url)) {
+		/* A list that points at itself would be read for ever. */
+		pull_failed(pr, "GET %s: the next page is the same page",
+			    call->url);
+		free(url);
+		*failed = 1;
+		return NULL;
+	}
+	if (url)
+		pr->page++;
+	return url;
 }
 
 static int collect_key(const ferry_record *rec, void *arg)
@@ -199,7 +285,9 @@ static void delete_missing(pull_rt *pr)
 	free(coll);
 }
 
-static void apply_page(pull_rt *pr, const json_t *items)
+/* Write one page's items; then read the next page (`next`, taken) or end
+ * the round. */
+static void apply_page(pull_rt *pr, const json_t *items, char *next)
 {
 	adapter_rt *ad = pr->ad;
 	ferry_txn *txn;
@@ -209,6 +297,7 @@ static void apply_page(pull_rt *pr, const json_t *items)
 	if (err) {
 		pull_failed(pr, "cannot write: %s",
 			    ferry_node_errmsg(ad->node));
+		free(next);
 		end_round(pr, 1);
 		return;
 	}
@@ -241,14 +330,15 @@ static void apply_page(pull_rt *pr, const json_t *items)
 	if (err) {
 		pull_failed(pr, "cannot write page %u: %s", pr->page,
 			    ferry_node_errmsg(ad->node));
+		free(next);
 		end_round(pr, 1);
 		return;
 	}
 	pr->round_items += json_array_size(items);
 	pr->round_written += written;
-	if (pr->p->paged && json_array_size(items) >= pr->p->page_size &&
-	    pr->page < MAX_PAGES) {
-		pr->page++;
+	if (next) {
+		free(pr->page_url);
+		pr->page_url = next;
 		start_page(pr);
 		return;
 	}
@@ -287,7 +377,11 @@ static void page_done(http_call *call, void *arg)
 		end_round(pr, 1);
 		return;
 	}
-	apply_page(pr, items);
+	int failed;
+	char *next = next_page(pr, call, doc, json_array_size(items), &failed);
+	if (failed)
+		pr->clean = 0; /* this page is written; nothing deleted */
+	apply_page(pr, items, next);
 	json_decref(doc);
 }
 
@@ -320,6 +414,8 @@ void pull_step(adapter_rt *ad, uint64_t now)
 			pr->running = 1;
 			pr->clean = 1;
 			pr->page = 1;
+			free(pr->page_url);
+			pr->page_url = NULL;
 			pr->round_items = pr->round_written = 0;
 			pr->seen = json_object();
 		}
@@ -330,8 +426,10 @@ void pull_step(adapter_rt *ad, uint64_t now)
 
 void pull_close(adapter_rt *ad)
 {
-	for (size_t i = 0; ad->pulls && i < ad->def->npulls; i++)
+	for (size_t i = 0; ad->pulls && i < ad->def->npulls; i++) {
 		json_decref(ad->pulls[i].seen);
+		free(ad->pulls[i].page_url);
+	}
 	free(ad->pulls);
 	ad->pulls = NULL;
 }

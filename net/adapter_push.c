@@ -1046,6 +1046,18 @@ ferry_err push_open(adapter_rt *ad)
 		ad->cursor = (uint64_t)json_integer_value(
 			json_object_get(doc, "cursor"));
 		json_decref(doc);
+	} else if (ad->def->push->start_now) {
+		/* A new adapter told to start now: stored at once, so a
+		 * restart before its first delivery does not skip what was
+		 * written in between. */
+		if ((err = ferry_changes_last(&ad->cursor, ad->node)))
+			return err;
+		json_t *c =
+			json_pack("{s:I}", "cursor", (json_int_t)ad->cursor);
+		err = kvjson_put(ad->node, ad->table, "cursor", c);
+		json_decref(c);
+		if (err)
+			return err;
 	}
 	ad->scan_pos = ad->cursor;
 	ad->dlq_gen = UINT64_MAX; /* read the dead letters at the first step */

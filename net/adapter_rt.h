@@ -36,6 +36,7 @@ struct http_call {
 	long status; /* 0 when no HTTP answer came */
 	CURLcode result;
 	int64_t retry_after_ms; /* -1: none given */
+	char *next_link;	/* Link: <...>; rel="next", or NULL */
 	int sent_token;		/* carried the OAuth2 access token */
 	char error[CURL_ERROR_SIZE];
 	http_done_fn done;

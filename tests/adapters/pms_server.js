@@ -235,6 +235,21 @@ app.use(async (req, res, next) => {
 });
 
 const router = jsonServer.router(opt.db);
+
+// GET /paged/COLLECTION?cursor=K&limit=L: the collection in the envelope
+// many APIs use instead of json-server's Link headers —
+// {"data": [...], "links": {"next": URL|null}, "meta": {"next_cursor": K|null}}
+// — for pulls that follow a next URL or a cursor from the body.
+app.get('/paged/:collection', (req, res) => {
+  const all = router.db.get(req.params.collection).value();
+  if (!Array.isArray(all)) return res.status(404).json({ error: 'no such collection' });
+  const cursor = Number(req.query.cursor || 0), limit = Number(req.query.limit || 2);
+  const more = cursor + limit < all.length;
+  res.json({ data: all.slice(cursor, cursor + limit),
+    links: { next: more ? `/paged/${req.params.collection}?cursor=${cursor + limit}&limit=${limit}` : null },
+    meta: { next_cursor: more ? String(cursor + limit) : null } });
+});
+
 app.use(router);
 
 const server = app.listen(Number(opt.port), '127.0.0.1', () => {

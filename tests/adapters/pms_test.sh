@@ -38,7 +38,7 @@ sys.exit(0 if eval(sys.argv[2]) else 1)' "$body" "$1"
 last_cursor() { f hub status --json | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["last_cursor"])'; }
 
 cat >"$TMP/fixtures.json" <<'EOF'
-{"owners": [], "patients": [], "appointments": [],
+{"owners": [], "patients": [], "appointments": [], "late_owners": [],
  "doctors": [{"id": 1, "name": "Dr Ivanova", "speciality": "surgery"},
              {"id": 2, "name": "Dr Petrov", "speciality": "therapy"},
              {"id": 3, "name": "Dr Sidorova", "speciality": "dentistry"}]}
@@ -66,6 +66,17 @@ cat >"$TMP/adapters.json" <<EOF
      "page": {"param": "_page", "size_param": "_limit", "size": 2},
      "scope": "head-office", "collection": "doctors", "id": "{/id}", "key": "doctor-{/id}",
      "fields": {"name": "{/name}", "speciality": "{/speciality}"}, "delete_missing": true},
+    {"name": "doctors-link", "every_s": 1, "url": "/doctors?_page=1&_limit=2", "next": {"link": true},
+     "scope": "head-office", "collection": "doctors_link", "id": "{/id}", "key": "doctor-{/id}",
+     "fields": {"name": "{/name}"}, "delete_missing": true},
+    {"name": "doctors-url", "every_s": 1, "url": "/paged/doctors?limit=2", "items": "/data",
+     "next": {"url": "/links/next"},
+     "scope": "head-office", "collection": "doctors_url", "id": "{/id}", "key": "doctor-{/id}",
+     "fields": {"name": "{/name}"}, "delete_missing": true},
+    {"name": "doctors-cursor", "every_s": 1, "url": "/paged/doctors?limit=2", "items": "/data",
+     "next": {"cursor": "/meta/next_cursor", "param": "cursor"},
+     "scope": "head-office", "collection": "doctors_cursor", "id": "{/id}", "key": "doctor-{/id}",
+     "fields": {"name": "{/name}"}, "delete_missing": true},
     {"name": "appointment-status", "every_s": 1, "url": "/appointments",
      "scope": "clinic-7", "collection": "appointments", "id": "{/id}", "key": "pms-{/id}",
      "fields": {"status": "{/status}"}}]
@@ -115,12 +126,24 @@ check "the write-back was not pushed again (3 POSTs, no PATCH)" \
 check_within 10 "three doctors imported" bash -c '[ "$("$0" --dir "$1" ls head-office doctors | wc -l)" -eq 3 ]' "$FERRY" "$TMP/hub"
 check "doctor fields mapped" rec_q hub head-office doctors doctor-2 'r == {"name": "Dr Petrov", "speciality": "therapy"}'
 check "the list was read page by page" log_q 'any("_page=2" in e["url"] for e in L)'
+count_is() { # count_is COLLECTION N: head-office/COLLECTION holds N records
+	[ "$("$FERRY" --dir "$TMP/hub" ls head-office "$1" | wc -l)" -eq "$2" ]
+}
+# Each first page holds two doctors: three means the next page was found
+# (Link header, the body's next URL, the body's cursor).
+for c in doctors_link doctors_url doctors_cursor; do
+	check_within 10 "three doctors by $c paging" count_is "$c" 3
+done
 curl -sS -f -X PATCH -H 'Content-Type: application/json' -d '{"name": "Dr Ivanova-Smirnova"}' "$PMS_URL/doctors/1" >/dev/null
 curl -sS -f -X DELETE "$PMS_URL/doctors/3" >/dev/null
 check_within 10 "a doctor renamed in the PMS is renamed here" rec_q hub head-office doctors doctor-1 'r["name"] == "Dr Ivanova-Smirnova"'
 check_within 10 "a doctor removed from the PMS list is deleted here" \
 	bash -c '! "$0" --dir "$1" get head-office doctors doctor-3 >/dev/null 2>&1' "$FERRY" "$TMP/hub"
 check "the doctor that stays is still there" rec_q hub head-office doctors doctor-2 'True'
+for c in doctors_link doctors_url doctors_cursor; do
+	check_within 10 "$c: the removal followed" count_is "$c" 2
+	check_within 10 "$c: the rename followed" rec_q hub head-office "$c" doctor-1 'r["name"] == "Dr Ivanova-Smirnova"'
+done
 
 # 4. Two-way status.
 curl -sS -f -X PATCH -H 'Content-Type: application/json' -d '{"status": "seen"}' "$PMS_URL/appointments/1" >/dev/null
@@ -166,6 +189,23 @@ check_within 10 "the previous configuration still pushes" pms_q /owners/1 'd["ph
 cp "$TMP/adapters.good" "$TMP/adapters.json"
 check "ferry adapter reload applies a fixed file" f hub adapter reload
 check "the reload error is gone" bash -c '! "$0" --dir "$1" adapter status | grep -q "reload refused"' "$FERRY" "$TMP/hub"
+
+# A new adapter told to start now pushes what comes, not the history.
+"$PY" - "$TMP/adapters.json" <<'PYEOF'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+base = cfg["adapters"][0]["base_url"]
+cfg["adapters"].append({"name": "late", "base_url": base, "push": {
+    "scopes": ["clinic-7"], "start": "now", "collections": {"owners": {
+        "create": {"method": "POST", "url": "/late_owners", "body": {"name": "{name}"}}}}}})
+json.dump(cfg, open(sys.argv[1], "w"))
+PYEOF
+check "reload with a new adapter" f hub adapter reload
+f branch put clinic-7 owners o2 name="Boris" >/dev/null
+f branch sync "${URL[hub]}" --timeout 30 >/dev/null 2>&1 || die "sixth sync failed"
+check_within 10 "the new adapter pushes the new owner" pms_q /late_owners 'len(d) == 1 and d[0]["name"] == "Boris"'
+sleep 0.5
+check "... and not the owner written before it started" pms_q /late_owners 'len(d) == 1'
 
 serve_stop hub
 pms_stop || check "json-server stopped cleanly" false
