@@ -939,43 +939,54 @@ static json_t *auth_status(const adapter_rt *ad)
 	return auth;
 }
 
+static json_t *adapter_status(adapter_rt *ad, uint64_t now, uint64_t feed_last)
+{
+	uint64_t queued;
+	double lag_s;
+	push_lag(ad, now, &queued, &lag_s);
+	json_t *st = json_pack(
+		"{s:s, s:I, s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, "
+		"s:I, s:o, s:o}",
+		"name", ad->def->name, "updated", (json_int_t)now, "state",
+		"running", "cursor", (json_int_t)ad->cursor, "feed_last",
+		(json_int_t)feed_last, "lag_changes",
+		(json_int_t)(feed_last > ad->cursor ? feed_last - ad->cursor
+						    : 0),
+		"lag_seconds", lag_s, "queued", (json_int_t)queued, "delivered",
+		(json_int_t)ad->delivered, "skipped", (json_int_t)ad->skipped,
+		"retries", (json_int_t)ad->retries, "dead_letters",
+		(json_int_t)ad->dead_letters, "in_flight",
+		(json_int_t)ad->in_flight, "auth", auth_status(ad), "pulls",
+		pull_status(ad));
+	if (st && ad->last_error[0])
+		json_object_set_new(st, "last_error",
+				    json_pack("{s:s, s:I}", "text",
+					      ad->last_error, "time",
+					      (json_int_t)ad->last_error_ms));
+	return st;
+}
+
+/* Every adapter's status in one commit: one flush to disk a quarter
+ * second, however many adapters run. */
 static void write_status(adapters *a, uint64_t now)
 {
 	uint64_t feed_last = 0;
+	ferry_txn *txn;
 	ferry_changes_last(&feed_last, a->node);
-	for (size_t i = 0; i < a->nads; i++) {
-		adapter_rt *ad = &a->ads[i];
-		uint64_t queued;
-		double lag_s;
-		push_lag(ad, now, &queued, &lag_s);
-		json_t *st = json_pack(
-			"{s:s, s:I, s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:I, "
-			"s:I, s:I, s:I, s:o, s:o}",
-			"name", ad->def->name, "updated", (json_int_t)now,
-			"state", "running", "cursor", (json_int_t)ad->cursor,
-			"feed_last", (json_int_t)feed_last, "lag_changes",
-			(json_int_t)(feed_last > ad->cursor
-					     ? feed_last - ad->cursor
-					     : 0),
-			"lag_seconds", lag_s, "queued", (json_int_t)queued,
-			"delivered", (json_int_t)ad->delivered, "skipped",
-			(json_int_t)ad->skipped, "retries",
-			(json_int_t)ad->retries, "dead_letters",
-			(json_int_t)ad->dead_letters, "in_flight",
-			(json_int_t)ad->in_flight, "auth", auth_status(ad),
-			"pulls", pull_status(ad));
-		if (st && ad->last_error[0])
-			json_object_set_new(
-				st, "last_error",
-				json_pack("{s:s, s:I}", "text", ad->last_error,
-					  "time",
-					  (json_int_t)ad->last_error_ms));
-		if (kvjson_put(a->node, ADAPTER_STATUS_TABLE, ad->def->name,
-			       st))
-			runtime_log(a, 0, "adapters: cannot write status: %s",
-				    ferry_node_errmsg(a->node));
+	ferry_err err = ferry_txn_begin(&txn, a->node);
+	for (size_t i = 0; !err && i < a->nads; i++) {
+		json_t *st = adapter_status(&a->ads[i], now, feed_last);
+		err = kvjson_txn_put(txn, ADAPTER_STATUS_TABLE,
+				     a->ads[i].def->name, st);
 		json_decref(st);
 	}
+	if (!err)
+		err = ferry_txn_commit(txn);
+	else
+		ferry_txn_abort(txn);
+	if (err)
+		runtime_log(a, 0, "adapters: cannot write status: %s",
+			    ferry_node_errmsg(a->node));
 }
 
 /* ------------------------------------------------------------------------ */
