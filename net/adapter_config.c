@@ -293,52 +293,39 @@ static int slug_valid(const char *s)
 	return 1;
 }
 
-/* The rule of secret.h, kept here so that the configuration can be
- * checked without linking the secret store: 1..64 of [A-Za-z0-9_.-]. */
-static int secret_name_ok(const char *s)
+/* 1..max characters, each an ASCII letter, a digit or one of `extra`. */
+static int ascii_name_ok(const char *s, size_t max, const char *extra)
 {
 	size_t n = strlen(s);
-	if (n == 0 || n > 64)
+	if (n == 0 || n > max)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-		      c == '-'))
+		      (c >= '0' && c <= '9') || strchr(extra, c)))
 			return 0;
 	}
 	return 1;
 }
 
+/* The rule of secret.h, kept here so that the configuration can be
+ * checked without linking the secret store: 1..64 of [A-Za-z0-9_.-]. */
+static int secret_name_ok(const char *s)
+{
+	return ascii_name_ok(s, 64, "_.-");
+}
+
 /* HTTP header names are RFC 9110 tokens. */
 static int header_name_ok(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > HEADER_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)))
-			return 0;
-	}
-	return 1;
+	return ascii_name_ok(s, HEADER_NAME_MAX, "!#$%&'*+-.^_`|~");
 }
 
 /* Query parameter names are sent as written, so only characters that need
  * no percent-encoding (plus brackets, for "page[number]" styles). */
 static int param_name_ok(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > PARAM_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || strchr("-._~[]", c)))
-			return 0;
-	}
-	return 1;
+	return ascii_name_ok(s, PARAM_NAME_MAX, "-._~[]");
 }
 
 /* A scope, collection or key as ferry stores it (node_check_name). */
