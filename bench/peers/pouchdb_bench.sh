@@ -24,11 +24,6 @@ case $0 in
 *) here=$(pwd) ;;
 esac
 
-skip() {
-	echo "pouchdb: $*" >&2
-	exit 3
-}
-
 case ${1:-} in
 full-sync | live) ;;
 *)
@@ -38,58 +33,7 @@ full-sync | live) ;;
 	;;
 esac
 
-command -v node >/dev/null 2>&1 || skip "node is not installed (apt-get install nodejs npm)"
-major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) ||
-	skip "node does not run"
-[ "$major" -ge 16 ] 2>/dev/null || skip "node $major is too old (16 or later needed)"
-
-modules=${FERRY_PEERS_NODE_MODULES:-$here/node_modules}
-modules=${modules%/}
-case ${modules##*/} in
-node_modules) ;;
-*) skip "FERRY_PEERS_NODE_MODULES must name a directory called node_modules: $modules" ;;
-esac
-prefix=${modules%/*}
-[ -n "$prefix" ] || prefix=/
-
-# Installed iff every pinned package is there at its pinned version.
-installed() {
-	node -e '
-		const path = require("path");
-		const want = require(process.argv[1]).dependencies;
-		for (const [name, version] of Object.entries(want)) {
-			const have = require(path.join(process.argv[2], name,
-				"package.json")).version;
-			if (have !== version) process.exit(1);
-		}' "$here/package.json" "$modules" >/dev/null 2>&1
-}
-
-if ! installed; then
-	command -v npm >/dev/null 2>&1 ||
-		skip "npm is not installed (apt-get install npm), and $modules lacks PouchDB"
-	mkdir -p "$prefix" || skip "cannot create $prefix"
-	if [ "$prefix" != "$here" ]; then
-		for f in package.json package-lock.json .npmrc; do
-			cp "$here/$f" "$prefix/$f" ||
-				skip "cannot copy $f into $prefix"
-		done
-	fi
-	log=$(mktemp "${TMPDIR:-/var/tmp}/ferry-pouchdb-npm-XXXXXX.log") ||
-		skip "cannot create a log file for npm"
-	echo "pouchdb: installing PouchDB into $modules (npm ci)" >&2
-	# npm ci installs exactly what package-lock.json says and never
-	# rewrites it; one install at a time when flock is there.
-	(
-		command -v flock >/dev/null 2>&1 && flock 9
-		installed || (cd "$prefix" && npm ci --no-audit --no-fund \
-			--loglevel=error --omit-lockfile-registry-resolved)
-	) 9>"${TMPDIR:-/var/tmp}/ferry-pouchdb-install.lock" >"$log" 2>&1
-	rc=$?
-	if [ $rc -ne 0 ] || ! installed; then
-		tail -n 20 "$log" >&2
-		skip "npm ci failed in $prefix (exit $rc; log: $log)"
-	fi
-	rm -f "$log"
-fi
+modules=$("$here/../../scripts/npm_pinned.sh" pouchdb "$here" 16 \
+	${FERRY_PEERS_NODE_MODULES:+"$FERRY_PEERS_NODE_MODULES"}) || exit $?
 
 FERRY_PEERS_NODE_MODULES=$modules exec node "$here/pouchdb_bench.js" "$@"
