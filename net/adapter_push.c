@@ -643,55 +643,57 @@ static void skip(adapter_rt *ad, push_item *it)
 	finish(ad, it);
 }
 
-static start_result start(adapter_rt *ad, push_item *it, uint64_t now,
-			  const json_t *busy)
+/* 1 if a put set a field to something the system does not hold yet. */
+static int put_is_news(const push_item *it, const json_t *sent,
+		       const json_t *state)
+{
+	size_t i;
+	json_t *name;
+	json_array_foreach(it->fields, i, name)
+	{
+		const char *field = json_string_value(name);
+		if (!adapter_state_synced(state, field,
+					  json_object_get(sent, field)))
+			return 1;
+	}
+	return 0;
+}
+
+/* The request this change needs now (and it->kind), or NULL when there is
+ * nothing to send: a put to a record deleted since (its delete comes
+ * later), a put of values the system already holds (an echo, the
+ * write-back), a delete of a record never created there or live again,
+ * or a kind of request the configuration does not send. */
+static const adapter_request *request_for(adapter_rt *ad, push_item *it,
+					  const json_t *sent,
+					  const json_t *state)
 {
 	const adapter_push_collection *pc =
 		adapter_push_find(ad->def, it->collection);
-	const adapter_request *req;
-	char why[512] = "", idem[33];
-	int failed, changed = 0;
-	json_t *sent = record_fields(ad, it, &failed);
-	if (failed)
-		return WAIT;
-	json_t *state = state_lookup(ad, it->scope, it->collection, it->key);
-	if (!state) {
-		json_decref(sent);
-		return WAIT;
-	}
 	const json_t *id = adapter_state_id(state);
-	if (it->op == FERRY_OP_PUT) {
-		size_t i;
-		json_t *name;
-		/* Deleted since (its delete comes later), or nothing the
-		 * system does not already hold: an echo, a write-back. */
-		json_array_foreach(
-			it->fields, i,
-			name) if (sent &&
-				  !adapter_state_synced(
-					  state, json_string_value(name),
-					  json_object_get(
-						  sent,
-						  json_string_value(name))))
-			changed = 1;
-		it->kind = id ? PUSH_UPDATE : PUSH_CREATE;
-		req = id ? &pc->update : &pc->create;
-	} else {
-		changed = !sent && id;
+	const adapter_request *req;
+	if (it->op == FERRY_OP_DELETE) {
 		it->kind = PUSH_DELETE;
-		req = &pc->del;
+		req = !sent && id ? &pc->del : NULL;
+	} else {
+		it->kind = id ? PUSH_UPDATE : PUSH_CREATE;
+		req = sent && put_is_news(it, sent, state)
+			      ? (id ? &pc->update : &pc->create)
+			      : NULL;
 	}
-	if (!changed || !req->method) {
-		json_decref(sent);
-		json_decref(state);
-		skip(ad, it);
-		return FINISHED;
-	}
-	if (!sent)
-		sent = json_object();
+	return req && req->method ? req : NULL;
+}
 
+/* Render `req` for the record and start it. */
+static start_result send_request(adapter_rt *ad, push_item *it,
+				 const adapter_request *req, json_t *sent,
+				 const json_t *state, const json_t *busy,
+				 uint64_t now)
+{
+	char why[512] = "", idem[33], line[64];
 	render_ctx ctx = {ad, it, sent, state, busy, 0, NULL};
 	struct curl_slist *headers = NULL;
+	http_call *call = NULL;
 	char *url = render_text(req->url, TMPL_URL, &ctx, why, sizeof(why));
 	json_t *body =
 		url && req->body
@@ -705,10 +707,8 @@ static start_result start(adapter_rt *ad, push_item *it, uint64_t now,
 		 !render_headers(&headers, req->headers, req->nheaders, 0, &ctx,
 				 why, sizeof(why));
 	idempotency_key(idem, ad, it);
-	char line[64];
 	snprintf(line, sizeof(line), "Idempotency-Key: %s", idem);
 	struct curl_slist *grown = ok ? curl_slist_append(headers, line) : NULL;
-	http_call *call = NULL;
 	if (grown) {
 		headers = grown;
 		call = http_start(ad, req->method, url, headers, body_text,
@@ -719,30 +719,54 @@ static start_result start(adapter_rt *ad, push_item *it, uint64_t now,
 	json_decref(body);
 	free(body_text);
 	free(url);
-	json_decref(state);
+	start_result r = STARTED;
 	if (ctx.wait) {
-		json_decref(sent);
-		json_decref(ctx.blocked_by);
-		return WAIT;
-	}
-	if (!ok) {
-		json_decref(sent);
+		r = WAIT;
+	} else if (!ok) {
 		park(ad, it, ctx.blocked_by ? "blocked" : "failed",
 		     why[0] ? why : "cannot render the request: out of memory",
 		     NULL, ctx.blocked_by);
-		json_decref(ctx.blocked_by);
-		return FINISHED;
-	}
-	if (!call) {
-		json_decref(sent);
+		r = FINISHED;
+	} else if (!call) {
 		it->retry_ms = now + adapter_backoff_ms(ad, ++it->attempts);
+		r = WAIT;
+	}
+	json_decref(ctx.blocked_by);
+	return r;
+}
+
+static start_result start(adapter_rt *ad, push_item *it, uint64_t now,
+			  const json_t *busy)
+{
+	int failed;
+	json_t *sent = record_fields(ad, it, &failed);
+	if (failed)
+		return WAIT;
+	json_t *state = state_lookup(ad, it->scope, it->collection, it->key);
+	if (!state) {
+		json_decref(sent);
 		return WAIT;
 	}
-	json_decref(it->sent);
-	it->sent = sent;
-	it->in_flight = 1;
-	ad->in_flight++;
-	return STARTED;
+	const adapter_request *req = request_for(ad, it, sent, state);
+	start_result r = FINISHED;
+	if (!req) {
+		skip(ad, it);
+	} else {
+		if (!sent)
+			sent = json_object(); /* a delete renders from nothing
+					       */
+		r = send_request(ad, it, req, sent, state, busy, now);
+	}
+	json_decref(state);
+	if (r == STARTED) {
+		json_decref(it->sent);
+		it->sent = sent;
+		it->in_flight = 1;
+		ad->in_flight++;
+	} else {
+		json_decref(sent);
+	}
+	return r;
 }
 
 /* A 2xx: remember what the system now holds. */
