@@ -39,8 +39,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "adapter_state.h"
 #include "ferry_net.h"
 #include "hub.h"
+#include "kvjson.h"
 #include "trust.h"
 
 #define OFFLINE_YELLOW_MS (5 * 60 * 1000) /* offline shorter: yellow */
@@ -625,6 +627,63 @@ static void peer_metrics(FILE *f, const peer_view *v)
 	}
 }
 
+/* Adapters' status (the kv table the adapters' thread rewrites every
+ * quarter second, adapter_state.h), one series per adapter. */
+static int collect_adapter(const char *key, const void *value, size_t len,
+			   void *payload)
+{
+	json_t *doc;
+	if (!kvjson_parse(&doc, value, len))
+		json_object_set_new(payload, key, doc);
+	return 0;
+}
+
+static void adapter_metrics(FILE *f, ferry_node *node)
+{
+	static const struct {
+		const char *name, *member, *type, *help;
+	} series[] = {
+		{"ferry_adapter_lag_changes", "lag_changes", "gauge",
+		 "Changes in the feed the adapter has not delivered or parked "
+		 "yet."},
+		{"ferry_adapter_lag_seconds", "lag_seconds", "gauge",
+		 "Age of the oldest change not delivered yet."},
+		{"ferry_adapter_dead_letters", "dead_letters", "gauge",
+		 "Changes parked in the dead-letter list (ferry adapter dlq "
+		 "ls)."},
+		{"ferry_adapter_delivered_total", "delivered", "counter",
+		 "Requests answered 2xx since the serving process started."},
+		{"ferry_adapter_retries_total", "retries", "counter",
+		 "Requests retried since the serving process started."},
+		{"ferry_adapter_status_timestamp_seconds", "updated", "gauge",
+		 "When the serving process last wrote the adapter's status "
+		 "(stale: the process stopped)."},
+	};
+	json_t *all = json_object();
+	if (!all ||
+	    ferry_kv_scan(node, ADAPTER_STATUS_TABLE, collect_adapter, all) ||
+	    !json_object_size(all)) {
+		json_decref(all);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
+		const char *name;
+		json_t *st;
+		family(f, series[i].name, series[i].type, series[i].help);
+		json_object_foreach(all, name, st)
+		{
+			double v = json_number_value(
+				json_object_get(st, series[i].member));
+			if (!strcmp(series[i].member, "updated"))
+				v /= 1e3;
+			fprintf(f, "%s{adapter=", series[i].name);
+			put_label(f, name);
+			fprintf(f, "} %.3f\n", v);
+		}
+	}
+	json_decref(all);
+}
+
 static void get_metrics(hub_request *r)
 {
 	ferry_status st;
@@ -684,6 +743,7 @@ static void get_metrics(hub_request *r)
 	fprintf(f, "ferry_peers_connected %" PRIu64 "\n", net.peers_connected);
 	peer_metrics(f, &v);
 	peer_view_clear(&v);
+	adapter_metrics(f, r->node);
 	http_metrics(f, hub_get_stats(r->hub));
 	int bad = ferror(f);
 	if (fclose(f) || bad || !text) {

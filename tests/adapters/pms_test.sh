@@ -100,7 +100,10 @@ check "serve refuses a broken adapters file, naming the member" \
 	output_has 'adapters\[0\]\.push\.collections\.owners\.update\.url' \
 	bash -c '"$0" --dir "$1" serve --no-listen --adapters "$2" 2>&1; true' "$FERRY" "$TMP/hub" "$TMP/broken.json"
 
-serve_start hub --adapters "$TMP/adapters.json"
+ADMIN=$(f hub apikey create --name ops --read '*' --write '' 2>/dev/null | grep -oE 'fk_[A-Za-z0-9_-]{43}' | head -n 1)
+serve_start hub --adapters "$TMP/adapters.json" --http 127.0.0.1:0
+HTTP=http://$("$PY" -c 'import json, sys
+print(json.loads(open(sys.argv[1]).readline())["http"])' "$TMP/hub.serve.out")
 
 # 2. Sync, then the pushes in order.
 f branch sync "${URL[hub]}" --timeout 30 >/dev/null 2>&1 || die "branch cannot sync to the hub"
@@ -176,6 +179,11 @@ pms_control '{"clear": true}' >/dev/null
 check_within 10 "once the PMS accepts it, the local status arrives" pms_q /appointments/1 'd["status"] == "done"'
 check "... and stays" rec_q hub clinic-7 appointments a1 'r["status"] == "done"'
 check_within 5 "status: caught up, nothing dead" adapter_q 'a["lag_changes"] == 0 and a["dead_letters"] == 0 and a["delivered"] >= 4'
+check "/metrics shows the adapter: lag, dead letters, deliveries" bash -c '
+m=$(curl -sS -f -H "X-API-Key: $0" "$1/metrics") &&
+grep -q "^ferry_adapter_dead_letters{adapter=\"pms\"} 0.000$" <<<"$m" &&
+grep -q "^ferry_adapter_lag_changes{adapter=\"pms\"} 0.000$" <<<"$m" &&
+grep -qE "^ferry_adapter_delivered_total\{adapter=\"pms\"\} [1-9]" <<<"$m"' "$ADMIN" "$HTTP"
 
 # 5b. A broken reload keeps the running configuration.
 cp "$TMP/adapters.json" "$TMP/adapters.good"
