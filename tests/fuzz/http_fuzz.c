@@ -2,8 +2,8 @@
  * http_fuzz.c — libFuzzer target for the hub's HTTP side: routing, API key
  * lookup, query parsing and every JSON ingest path of the endpoint modules
  * (net/hub.c, net/rest_generic.c, rest_desktop.c, rest_watermelon.c,
- * rest_status.c, apikey.c, json_value.c), driven in-process through
- * hub_handle().
+ * rest_status.c, rest_hooks.c with the adapters' payload mapping,
+ * apikey.c, json_value.c), driven in-process through hub_handle().
  *
  * The transport is a fake: this file implements the three functions the hub
  * calls on an exchange (http_header, http_respond, http_on_abort), so
@@ -62,11 +62,13 @@
 
 #include <jansson.h>
 
+#include "adapter.h"
 #include "apikey.h"
 #include "ferry.h"
 #include "ferry_json.h"
 #include "ferry_net.h"
 #include "hub.h"
+#include "secret.h"
 #include "transport.h"
 
 #define MAX_ARGS 70 /* a few more than the transport's 64 */
@@ -181,6 +183,7 @@ ferry_err ferry_net_peers(ferry_node *node, ferry_peer_cb cb, void *payload)
 
 static ferry_node *node;
 static hub *the_hub;
+static adapters *the_adapters;
 static char node_dir[256]; /* the mkdtemp directory, removed at exit */
 static char token_admin[APIKEY_TOKEN_BYTES], token_branch[APIKEY_TOKEN_BYTES],
 	token_two[APIKEY_TOKEN_BYTES], token_reader[APIKEY_TOKEN_BYTES],
@@ -222,6 +225,7 @@ static int remove_one(const char *path, const struct stat *st, int type,
 static void teardown(void)
 {
 	hub_free(the_hub);
+	adapters_stop(the_adapters);
 	ferry_node_close(node);
 	nftw(node_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -274,6 +278,34 @@ static void setup(void)
 	make_key("two", "1/1,1/2", "1/1,1/2", token_two);
 	make_key("reader", "1/1,pricelist,shop", "", token_reader);
 	snprintf(bearer_admin, sizeof(bearer_admin), "Bearer %s", token_admin);
+
+	/* Webhooks (POST /hooks/acc with an API key, /hooks/sig with an HMAC
+	 * nobody can forge here, so its checks are what gets fuzzed) through
+	 * a running adapters runtime with nothing to push or pull. */
+	char cfg_path[320], why[512];
+	snprintf(cfg_path, sizeof(cfg_path), "%s/adapters.json", node_dir);
+	FILE *cfg = fopen(cfg_path, "w");
+	check(cfg != NULL, "writing adapters.json");
+	fputs("{\"adapters\": [{\"name\": \"acc\", \"webhook\": {"
+	      "\"auth\": {\"api_key\": true}, \"event_id\": \"/id\", "
+	      "\"writes\": [{\"scope\": \"{/branch}\", \"collection\": "
+	      "\"loyalty\", \"key\": \"visit-{/visit}\", \"id\": \"{/visit}\", "
+	      "\"fields\": {\"client\": \"{/client}\", \"points\": {\"from\": "
+	      "\"/amount\", \"multiply\": 0.05, \"round\": \"floor\"}, "
+	      "\"note\": \"{/note}\"}}]}}, "
+	      "{\"name\": \"sig\", \"webhook\": {\"auth\": {\"hmac\": "
+	      "{\"secret\": \"sig_hook\", \"prefix\": \"sha256=\"}}, "
+	      "\"event_id\": \"/id\", \"writes\": [{\"scope\": \"1/1\", "
+	      "\"collection\": \"events\", \"key\": \"{/id}\", \"fields\": "
+	      "{\"v\": \"{/v}\"}}]}}]}",
+	      cfg);
+	check(fclose(cfg) == 0, "writing adapters.json");
+	check(secret_set(node, "sig_hook", "fuzz", 4) == FERRY_OK,
+	      "storing the webhook secret");
+	check(adapters_start(&the_adapters, node, cfg_path, NULL, NULL, why,
+			     sizeof(why)) == FERRY_OK,
+	      "starting the adapters");
+	config.adapters = the_adapters;
 
 	check(hub_new(&the_hub, node, &config) == FERRY_OK, "hub_new");
 	atexit(teardown);
