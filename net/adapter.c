@@ -25,6 +25,7 @@
 
 #define POLL_MS 2
 #define STATUS_WRITE_MS 250
+#define ERROR_REPEAT_MS 10000
 /* Ask for a new token when this share of its lifetime has passed. */
 #define TOKEN_REFRESH_SHARE 0.8
 #define TOKEN_RESPONSE_MAX (64 * 1024)
@@ -100,12 +101,22 @@ void adapter_log(adapter_rt *ad, int level, const char *fmt, ...)
 
 void adapter_error(adapter_rt *ad, const char *fmt, ...)
 {
+	char text[sizeof(ad->last_error)];
+	uint64_t now = adapter_now_ms(ad);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(ad->last_error, sizeof(ad->last_error), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	ferry_utf8_trim(ad->last_error);
-	ad->last_error_ms = adapter_now_ms(ad);
+	ferry_utf8_trim(text);
+	/* The same failure again and again (a store that keeps failing)
+	 * is logged once every 10 s, not at the loop's pace. */
+	int repeat = !strcmp(text, ad->last_error) &&
+		     now - ad->last_logged_ms < ERROR_REPEAT_MS;
+	memcpy(ad->last_error, text, sizeof(text));
+	ad->last_error_ms = now;
+	if (repeat)
+		return;
+	ad->last_logged_ms = now;
 	adapter_log(ad, 1, "%s", ad->last_error);
 }
 

@@ -169,20 +169,25 @@ static void advance(adapter_rt *ad)
 /* What the adapter knows of records                                        */
 /* ------------------------------------------------------------------------ */
 
-/* The record's state: what is waiting to be stored, else what is. */
+/* The record's state: what is waiting to be stored, else what is. NULL
+ * on failure, with *err (FERRY_E_CORRUPT: the stored state is damaged). */
 static json_t *state_lookup(adapter_rt *ad, const char *scope,
-			    const char *collection, const char *key)
+			    const char *collection, const char *key,
+			    ferry_err *err)
 {
 	char rkey[ADAPTER_STATE_KEY_BYTES];
 	adapter_record_key(rkey, scope, collection, key);
 	json_t *st = json_object_get(ad->dirty, rkey);
+	*err = FERRY_OK;
 	if (st)
 		return json_incref(st);
-	if (adapter_state_get(&st, ad->node, ad->def->name, scope, collection,
-			      key)) {
-		adapter_error(ad, "cannot read the state of %s/%s/%s: %s",
-			      scope, collection, key,
-			      ferry_node_errmsg(ad->node));
+	if ((*err = adapter_state_get(&st, ad->node, ad->def->name, scope,
+				      collection, key))) {
+		adapter_error(ad,
+			      "cannot read the adapter's state of %s/%s/%s "
+			      "(kv table %s, key %s): %s",
+			      scope, collection, key, ad->table, rkey,
+			      ferry_strerror(*err));
 		return NULL;
 	}
 	return st;
@@ -552,7 +557,9 @@ static json_t *resolve(const tmpl_ref *ref, void *arg, int *fatal, char *why,
 		free(key);
 		return NULL;
 	}
-	json_t *st = state_lookup(ctx->ad, it->scope, ref->collection, key);
+	ferry_err err;
+	json_t *st =
+		state_lookup(ctx->ad, it->scope, ref->collection, key, &err);
 	id = st ? adapter_state_id(st) : NULL;
 	json_t *out = id ? json_incref((json_t *)id) : NULL;
 	const json_t *parked = json_object_get(ctx->ad->parked, rkey);
@@ -739,12 +746,27 @@ static start_result start(adapter_rt *ad, push_item *it, uint64_t now,
 			  const json_t *busy)
 {
 	int failed;
+	ferry_err err;
 	json_t *sent = record_fields(ad, it, &failed);
-	if (failed)
+	if (failed) {
+		it->retry_ms = now + adapter_backoff_ms(ad, ++it->attempts);
 		return WAIT;
-	json_t *state = state_lookup(ad, it->scope, it->collection, it->key);
+	}
+	json_t *state =
+		state_lookup(ad, it->scope, it->collection, it->key, &err);
 	if (!state) {
 		json_decref(sent);
+		if (err == FERRY_E_CORRUPT) {
+			/* Without its state the record's external id is
+			 * unknown: sending could create it twice. */
+			park(ad, it, "failed",
+			     "the adapter's stored state of this record is "
+			     "damaged; it cannot tell whether the system has "
+			     "the record (see docs/operations.md, Adapters)",
+			     NULL, NULL);
+			return FINISHED;
+		}
+		it->retry_ms = now + adapter_backoff_ms(ad, ++it->attempts);
 		return WAIT;
 	}
 	const adapter_request *req = request_for(ad, it, sent, state);
@@ -774,11 +796,15 @@ static void succeed(adapter_rt *ad, push_item *it, const http_call *call)
 {
 	const adapter_push_collection *pc =
 		adapter_push_find(ad->def, it->collection);
-	json_t *state = state_lookup(ad, it->scope, it->collection, it->key);
+	ferry_err err;
+	json_t *state =
+		state_lookup(ad, it->scope, it->collection, it->key, &err);
 	json_t *id = NULL;
 	const char *name;
 	json_t *value;
 	if (!state) {
+		/* Sent, but what it taught cannot be kept: send it again
+		 * later (same key) rather than lose the external id. */
 		it->retry_ms = adapter_now_ms(ad) + adapter_backoff_ms(ad, 1);
 		return;
 	}

@@ -111,7 +111,7 @@ struct adapter_rt {
 	pull_rt *pulls;
 
 	char last_error[512];
-	uint64_t last_error_ms;
+	uint64_t last_error_ms, last_logged_ms;
 };
 
 /* Log a line and remember it as the adapter's last error. */

@@ -15,7 +15,7 @@ add_test(NAME adapters_pms COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adapters/pms
 set_tests_properties(adapters_pms PROPERTIES LABELS integration TIMEOUT 180)
 # The push under faults (500s, down, timeouts, 429, a 422 dead letter and
 # its retry, SIGKILL mid-push): every change on json-server exactly once.
-add_test(NAME adapters_fault COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adapters/fault_test.sh $<TARGET_FILE:ferry-cli>)
+add_test(NAME adapters_fault COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/adapters/fault_test.sh $<TARGET_FILE:ferry-cli> $<TARGET_FILE:adapter_fixture>)
 set_tests_properties(adapters_fault PROPERTIES LABELS fault TIMEOUT 240)
 # OAuth2: refresh before expiry, after a forced 401, stored tokens reused
 # after a restart, a failing client-credentials grant shown and recovered.

@@ -9,13 +9,16 @@
  *        adapter_fixture DIR running PATH [JSON]
  *        adapter_fixture DIR get TABLE KEY
  *        adapter_fixture DIR answer-reload SINCE_MS [ERROR]
+ *        adapter_fixture DIR damage-state ADAPTER SCOPE COLLECTION KEY
  *
  * status, dlq and running write a typical entry with the members of the
  * JSON object (if given) laid over it; its "age_ms" member, if any, dates
  * the entry that many ms back ("updated", "time" or "loaded"). get prints
  * an entry as JSON (exit 3 if there is none). answer-reload waits up to
  * 10 s for a reload request made at SINCE_MS or later, then writes the
- * "running" entry as loaded now, or with ERROR.
+ * "running" entry as loaded now, or with ERROR. damage-state overwrites an
+ * adapter's stored state of one record with bytes that are not JSON (for
+ * the adapter fault tests, with the hub stopped).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,9 +41,11 @@ static void die(const char *what, ferry_err err)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: adapter_fixture DIR status NAME [JSON] | dlq "
-			"NAME ID [JSON] | running PATH [JSON] | get TABLE KEY "
-			"| answer-reload SINCE_MS [ERROR]\n");
+	fprintf(stderr,
+		"usage: adapter_fixture DIR status NAME [JSON] | dlq "
+		"NAME ID [JSON] | running PATH [JSON] | get TABLE KEY "
+		"| answer-reload SINCE_MS [ERROR] | damage-state ADAPTER "
+		"SCOPE COLLECTION KEY\n");
 	exit(1);
 }
 
@@ -163,6 +168,13 @@ int main(int argc, char **argv)
 			putchar('\n');
 			json_decref(doc);
 		}
+	} else if (strcmp(cmd, "damage-state") == 0 && argc == 7) {
+		char table[ADAPTER_TABLE_BYTES], key[ADAPTER_STATE_KEY_BYTES];
+		adapter_table(table, argv[3], "");
+		adapter_record_key(key, argv[4], argv[5], argv[6]);
+		err = ferry_kv_put(node, table, key, "{\"s\":", 5);
+		if (err)
+			die("damaging the state", err);
 	} else if (strcmp(cmd, "answer-reload") == 0 && argc <= 5) {
 		json_int_t since = strtoll(argv[3], NULL, 10);
 		rc = 4;
