@@ -671,30 +671,72 @@ static long record_queue(struct cli *cli, const char *name, const json_t *e,
 	return behind;
 }
 
-/* NAME and ID of `dlq retry` and `dlq drop`. */
-static int dlq_target(struct cli *cli, const char *what, char **args, int nargs,
-		      uint64_t *id)
+/* The one adapter whose dead letters include `id`, for `dlq retry ID`
+ * without a NAME. */
+static int dlq_owner(struct cli *cli, const char *what, uint64_t id,
+		     char name[ADAPTER_NAME_MAX + 1])
 {
-	if (nargs != 2)
+	struct names all = {0};
+	char table[ADAPTER_TABLE_BYTES], key[ADAPTER_DLQ_KEY_BYTES], hint[200];
+	size_t found = 0;
+	int rc = adapter_names(cli, &all);
+	adapter_dlq_key(key, id);
+	for (size_t i = 0; !rc && i < all.n; i++) {
+		void *v;
+		size_t len;
+		adapter_table(table, all.v[i], ".dlq");
+		if (ferry_kv_get(&v, &len, cli->node, table, key))
+			continue;
+		free(v);
+		if (found++ == 0)
+			snprintf(name, ADAPTER_NAME_MAX + 1, "%s", all.v[i]);
+	}
+	if (!rc && found != 1) {
+		snprintf(hint, sizeof(hint),
+			 found ? "name the adapter: ferry adapter dlq %s NAME "
+				 "%" PRIu64
+			       : "see `ferry adapter dlq ls`",
+			 what, id);
+		rc = cli_fail_msg(
+			hint,
+			found ? "dead letter %" PRIu64
+				" is in %zu adapters' lists"
+			      : "no adapter has a dead letter %" PRIu64,
+			id, found);
+	}
+	names_free(&all);
+	return rc;
+}
+
+/* [NAME] ID of `dlq retry` and `dlq drop`; without NAME, the one adapter
+ * that has dead letter ID. */
+static int dlq_target(struct cli *cli, const char *what, char **args, int nargs,
+		      char name[ADAPTER_NAME_MAX + 1], uint64_t *id)
+{
+	if (nargs != 1 && nargs != 2)
 		return cli_usage(cli,
-				 "dlq %s takes NAME and ID (see `ferry "
+				 "dlq %s takes [NAME] ID (see `ferry "
 				 "adapter dlq ls`)",
 				 what);
-	int rc = check_adapter_name(cli, args[0]);
+	int rc = nargs == 2 ? check_adapter_name(cli, args[0]) : 0;
 	if (!rc)
-		rc = cli_parse_u64(cli, "ID", args[1], id);
+		rc = cli_parse_u64(cli, "ID", args[nargs - 1], id);
 	if (!rc)
 		rc = cli_open(cli, 0);
+	if (!rc && nargs == 2)
+		snprintf(name, ADAPTER_NAME_MAX + 1, "%s", args[0]);
+	else if (!rc)
+		rc = dlq_owner(cli, what, *id, name);
 	return rc;
 }
 
 static int dlq_retry(struct cli *cli, char **args, int nargs)
 {
 	uint64_t id;
-	int rc = dlq_target(cli, "retry", args, nargs, &id);
+	char name[ADAPTER_NAME_MAX + 1];
+	int rc = dlq_target(cli, "retry", args, nargs, name, &id);
 	if (rc)
 		return rc;
-	const char *name = args[0];
 	json_t *e;
 	if ((rc = dlq_get(cli, name, id, &e)))
 		return rc;
@@ -759,10 +801,10 @@ static int dlq_retry(struct cli *cli, char **args, int nargs)
 static int dlq_drop(struct cli *cli, char **args, int nargs)
 {
 	uint64_t id;
-	int rc = dlq_target(cli, "drop", args, nargs, &id);
+	char name[ADAPTER_NAME_MAX + 1];
+	int rc = dlq_target(cli, "drop", args, nargs, name, &id);
 	if (rc)
 		return rc;
-	const char *name = args[0];
 	json_t *e;
 	if ((rc = dlq_get(cli, name, id, &e)))
 		return rc;

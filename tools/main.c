@@ -65,8 +65,8 @@ static const struct cli_command commands[] = {
 	{"adapter", cmd_adapter,
 	 "status [NAME]\n"
 	 "       ferry adapter dlq ls [NAME]\n"
-	 "       ferry adapter dlq retry NAME ID\n"
-	 "       ferry adapter dlq drop NAME ID\n"
+	 "       ferry adapter dlq retry [NAME] ID\n"
+	 "       ferry adapter dlq drop [NAME] ID\n"
 	 "       ferry adapter reload [--wait-ms MS]\n"
 	 "       ferry adapter check [FILE]",
 	 "Show and steer the adapters of `ferry serve --adapters FILE`.\n"

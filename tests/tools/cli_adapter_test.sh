@@ -21,7 +21,7 @@ now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
 ok "--help" "$FERRY" --help
 expect "--help lists adapter" grep_out "^  adapter "
 ok "adapter --help" "$FERRY" adapter --help
-expect "adapter --help shows dlq retry" grep_out "ferry adapter dlq retry NAME ID"
+expect "adapter --help shows dlq retry" grep_out "ferry adapter dlq retry \\[NAME\\] ID"
 expect "adapter --help documents --wait-ms" grep_out "wait-ms"
 exits "adapter before init" 2 fa adapter status
 expect "adapter before init says init" grep_err "ferry init"
@@ -111,6 +111,14 @@ ok "retry sets the flag" fx get adapter.pms.dlq 00000000000000000005
 expect "retry flag stored, entry kept" py "d['retry'] is True and d['id'] == 5 and d['state'] == 'failed'" "$TMP/out"
 ok "retry --json" fa --json adapter dlq retry crm 3
 expect "retry --json" py "d == {'adapter': 'crm', 'id': 3, 'retry': True, 'waiting': 0}" "$TMP/out"
+ok "retry by ID alone: the one adapter that has it" fa --json adapter dlq retry 3
+expect "found in crm" py "d['adapter'] == 'crm' and d['id'] == 3" "$TMP/out"
+ok "fixture: crm also has a dead letter 5" fx dlq crm 5 '{"collection": "contacts", "key": "c-5"}'
+exits "retry by ID alone when two adapters have it" 2 fa adapter dlq retry 5
+expect "ambiguous ID: name the adapter" grep_err "name the adapter: ferry adapter dlq retry NAME 5"
+exits "retry by ID alone when none has it" 2 fa adapter dlq retry 99
+expect "unknown ID said" grep_err "no adapter has a dead letter 99"
+ok "fixture: drop crm's 5 again" fa adapter dlq drop crm 5
 ok "dlq ls shows the request" fa adapter dlq ls crm
 expect "retry requested shown" grep_out "(retry requested)"
 
