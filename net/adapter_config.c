@@ -472,6 +472,20 @@ static ferry_err get_header_name(parser *p, const json_t *obj, const char *path,
  * that fails on its own; past that the error names the container. */
 #define LOCATE_DEPTH 8
 
+/* Compile `alone` (one member or element, wrapped; taken) to see whether
+ * it is the part that fails. FERRY_E_NOMEM when `alone` is NULL. */
+static ferry_err compiles_alone(json_t *alone, tmpl_kind kind, char *why,
+				size_t why_len)
+{
+	tmpl *t = NULL;
+	why[0] = '\0';
+	ferry_err err = alone ? tmpl_compile(&t, alone, kind, why, why_len)
+			      : FERRY_E_NOMEM;
+	json_decref(alone);
+	tmpl_free(t);
+	return err;
+}
+
 /*
  * Report a template that failed to compile at the deepest member that
  * fails on its own, so that "fields.amount: round must be ..." names the
@@ -490,18 +504,13 @@ static ferry_err locate(parser *p, const char *path, const json_t *v,
 	if (depth < LOCATE_DEPTH && json_is_object(v)) {
 		json_object_keylen_foreach((json_t *)v, key, key_len, m)
 		{
-			tmpl *t = NULL;
 			json_t *one = json_object();
-			if (!one || json_object_setn(one, key, key_len, m)) {
+			if (one && json_object_setn(one, key, key_len, m)) {
 				json_decref(one);
-				return nomem(p);
+				one = NULL;
 			}
-			mwhy[0] = '\0';
 			ferry_err err =
-				tmpl_compile(&t, one, kind, mwhy, sizeof(mwhy));
-			json_decref(one);
-			if (t)
-				tmpl_free(t);
+				compiles_alone(one, kind, mwhy, sizeof(mwhy));
 			if (err == FERRY_E_NOMEM)
 				return nomem(p);
 			if (!err)
@@ -512,18 +521,13 @@ static ferry_err locate(parser *p, const char *path, const json_t *v,
 	} else if (depth < LOCATE_DEPTH && json_is_array(v)) {
 		json_array_foreach(v, i, m)
 		{
-			tmpl *t = NULL;
 			json_t *one = json_array();
-			if (!one || json_array_append(one, m)) {
+			if (one && json_array_append(one, m)) {
 				json_decref(one);
-				return nomem(p);
+				one = NULL;
 			}
-			mwhy[0] = '\0';
 			ferry_err err =
-				tmpl_compile(&t, one, kind, mwhy, sizeof(mwhy));
-			json_decref(one);
-			if (t)
-				tmpl_free(t);
+				compiles_alone(one, kind, mwhy, sizeof(mwhy));
 			if (err == FERRY_E_NOMEM)
 				return nomem(p);
 			if (!err)

@@ -730,22 +730,36 @@ static int dlq_target(struct cli *cli, const char *what, char **args, int nargs,
 	return rc;
 }
 
-static int dlq_retry(struct cli *cli, char **args, int nargs)
+/* The dead letter `dlq retry|drop [NAME] ID` names (*e, the caller's),
+ * with how many of its record wait behind it and the earliest failed one
+ * of its record (record_queue). */
+static int dlq_entry_for(struct cli *cli, const char *what, char **args,
+			 int nargs, char name[ADAPTER_NAME_MAX + 1],
+			 uint64_t *id, json_t **e, long *behind,
+			 uint64_t *blocker)
 {
-	uint64_t id;
-	char name[ADAPTER_NAME_MAX + 1];
-	int rc = dlq_target(cli, "retry", args, nargs, name, &id);
-	if (rc)
+	int rc = dlq_target(cli, what, args, nargs, name, id);
+	if (rc || (rc = dlq_get(cli, name, *id, e)))
 		return rc;
-	json_t *e;
-	if ((rc = dlq_get(cli, name, id, &e)))
-		return rc;
-	uint64_t blocker = 0;
-	long behind = record_queue(cli, name, e, &blocker);
-	if (behind < 0) {
-		json_decref(e);
+	*blocker = 0;
+	*behind = record_queue(cli, name, *e, blocker);
+	if (*behind < 0) {
+		json_decref(*e);
 		return CLI_EXIT_FAILED;
 	}
+	return CLI_EXIT_OK;
+}
+
+static int dlq_retry(struct cli *cli, char **args, int nargs)
+{
+	uint64_t id, blocker;
+	char name[ADAPTER_NAME_MAX + 1];
+	json_t *e;
+	long behind;
+	int rc = dlq_entry_for(cli, "retry", args, nargs, name, &id, &e,
+			       &behind, &blocker);
+	if (rc)
+		return rc;
 	if (strcmp(member_str(e, "state"), "blocked") == 0) {
 		/* Order per record: a later change must not overtake the
 		 * failed one it waits behind. */
@@ -800,20 +814,14 @@ static int dlq_retry(struct cli *cli, char **args, int nargs)
 
 static int dlq_drop(struct cli *cli, char **args, int nargs)
 {
-	uint64_t id;
+	uint64_t id, blocker;
 	char name[ADAPTER_NAME_MAX + 1];
-	int rc = dlq_target(cli, "drop", args, nargs, name, &id);
+	json_t *e;
+	long behind;
+	int rc = dlq_entry_for(cli, "drop", args, nargs, name, &id, &e, &behind,
+			       &blocker);
 	if (rc)
 		return rc;
-	json_t *e;
-	if ((rc = dlq_get(cli, name, id, &e)))
-		return rc;
-	uint64_t blocker = 0;
-	long behind = record_queue(cli, name, e, &blocker);
-	if (behind < 0) {
-		json_decref(e);
-		return CLI_EXIT_FAILED;
-	}
 	int blocked = strcmp(member_str(e, "state"), "blocked") == 0;
 	char table[ADAPTER_TABLE_BYTES], key[ADAPTER_DLQ_KEY_BYTES];
 	adapter_table(table, name, ".dlq");
