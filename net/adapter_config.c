@@ -29,6 +29,10 @@
 #define MAX_HEADERS 64
 #define HEADER_NAME_MAX 128
 #define PARAM_NAME_MAX 64
+/* The rule as people read it; the number is PARAM_NAME_MAX. */
+#define PARAM_NAME_RULE                                                        \
+	"a query parameter name (1 to 64 of A-Z, a-z, 0-9, '-', '.', '_', "    \
+	"'~', '[' and ']')"
 #define PAGE_SIZE_MAX 10000
 /* The largest configuration file read; far above any real one. */
 #define FILE_MAX (16u * 1024 * 1024)
@@ -405,11 +409,12 @@ static ferry_err check_request_url(parser *p, const char *path, const char *s)
 	return FERRY_OK;
 }
 
-/* An optional JSON pointer member, copied into *out (NULL when absent
- * unless `def` is given). */
-static ferry_err get_pointer(parser *p, const json_t *obj, const char *path,
+/* An optional string member that must pass `valid`, copied into *out
+ * (`def` when absent, or NULL). The error reads "'VALUE' is not WHAT". */
+static ferry_err get_checked(parser *p, const json_t *obj, const char *path,
 			     const char *name, const char *required,
-			     const char *def, char **out)
+			     const char *def, int (*valid)(const char *),
+			     const char *what, char **out)
 {
 	const char *s;
 	ferry_err err = get_str(p, obj, path, name, required, &s);
@@ -417,51 +422,47 @@ static ferry_err get_pointer(parser *p, const json_t *obj, const char *path,
 		return err;
 	if (!s)
 		return def ? dup_str(p, out, def) : FERRY_OK;
-	if (!tmpl_pointer_valid(s)) {
+	if (!valid(s)) {
 		char mpath[PATH_LEN];
 		path_member(mpath, path, name);
-		return fail(p, mpath,
-			    "'%.80s' is not a JSON pointer (\"\" or \"/a/b\", "
-			    "with ~0 for ~ and ~1 for /)",
-			    s);
+		return fail(p, mpath, "'%.80s' is not %s", s, what);
 	}
 	return dup_str(p, out, s);
+}
+
+static ferry_err get_pointer(parser *p, const json_t *obj, const char *path,
+			     const char *name, const char *required,
+			     const char *def, char **out)
+{
+	return get_checked(p, obj, path, name, required, def,
+			   tmpl_pointer_valid,
+			   "a JSON pointer (\"\" or \"/a/b\", with ~0 for ~ "
+			   "and ~1 for /)",
+			   out);
 }
 
 static ferry_err get_secret(parser *p, const json_t *obj, const char *path,
 			    const char *name, const char *required, char **out)
 {
-	const char *s;
-	ferry_err err = get_str(p, obj, path, name, required, &s);
-	if (err || !s)
-		return err;
-	if (!secret_name_ok(s)) {
-		char mpath[PATH_LEN];
-		path_member(mpath, path, name);
-		return fail(p, mpath,
-			    "'%.80s' is not a secret name (1 to 64 of A-Z, "
-			    "a-z, 0-9, '_', '.' and '-')",
-			    s);
-	}
-	return dup_str(p, out, s);
+	return get_checked(p, obj, path, name, required, NULL, secret_name_ok,
+			   "a secret name (1 to 64 of A-Z, a-z, 0-9, '_', '.' "
+			   "and '-')",
+			   out);
+}
+
+static ferry_err get_param(parser *p, const json_t *obj, const char *path,
+			   const char *name, const char *required, char **out)
+{
+	return get_checked(p, obj, path, name, required, NULL, param_name_ok,
+			   PARAM_NAME_RULE, out);
 }
 
 static ferry_err get_header_name(parser *p, const json_t *obj, const char *path,
 				 const char *name, const char *required,
 				 const char *def, char **out)
 {
-	const char *s;
-	ferry_err err = get_str(p, obj, path, name, required, &s);
-	if (err)
-		return err;
-	if (!s)
-		return def ? dup_str(p, out, def) : FERRY_OK;
-	if (!header_name_ok(s)) {
-		char mpath[PATH_LEN];
-		path_member(mpath, path, name);
-		return fail(p, mpath, "'%.80s' is not an HTTP header name", s);
-	}
-	return dup_str(p, out, s);
+	return get_checked(p, obj, path, name, required, def, header_name_ok,
+			   "an HTTP header name", out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -932,7 +933,6 @@ static ferry_err parse_page(parser *p, const json_t *obj, const char *path,
 						   "size", NULL};
 	char ppath[PATH_LEN], mpath[PATH_LEN];
 	const json_t *page;
-	const char *s;
 	ferry_err err = get(p, obj, path, "page", WANT_OBJECT, NULL, &page);
 	if (err || !page)
 		return err;
@@ -940,25 +940,13 @@ static ferry_err parse_page(parser *p, const json_t *obj, const char *path,
 	if ((err = check_members(p, page, ppath, page_members)))
 		return err;
 	pl->paged = 1;
-	static const char *const params[] = {"param", "size_param"};
-	for (int i = 0; i < 2; i++) {
-		if ((err = get_str(p, page, ppath, params[i], i ? NULL : "",
-				   &s)))
-			return err;
-		if (!s)
-			continue;
-		path_member(mpath, ppath, params[i]);
-		if (!param_name_ok(s))
-			return fail(p, mpath,
-				    "'%.80s' is not a query parameter name "
-				    "(1 to %d of A-Z, a-z, 0-9, '-', '.', '_', "
-				    "'~', '[' and ']')",
-				    s, PARAM_NAME_MAX);
-		if (i && strcmp(s, pl->page_param) == 0)
-			return fail(p, mpath, "is the same as param");
-		if ((err = dup_str(p, i ? &pl->size_param : &pl->page_param,
-				   s)))
-			return err;
+	if ((err = get_param(p, page, ppath, "param", "", &pl->page_param)) ||
+	    (err = get_param(p, page, ppath, "size_param", NULL,
+			     &pl->size_param)))
+		return err;
+	if (pl->size_param && strcmp(pl->size_param, pl->page_param) == 0) {
+		path_member(mpath, ppath, "size_param");
+		return fail(p, mpath, "is the same as param");
 	}
 	return get_u32(p, page, ppath, "size", 1, PAGE_SIZE_MAX, 0, "",
 		       &pl->page_size);
@@ -973,7 +961,6 @@ static ferry_err parse_next(parser *p, const json_t *obj, const char *path,
 						   "param", NULL};
 	char npath[PATH_LEN], mpath[PATH_LEN];
 	const json_t *next;
-	const char *s;
 	int link = 0;
 	ferry_err err = get(p, obj, path, "next", WANT_OBJECT, NULL, &next);
 	if (err || !next)
@@ -1004,17 +991,9 @@ static ferry_err parse_next(parser *p, const json_t *obj, const char *path,
 		return FERRY_OK;
 	}
 	if ((err = get_pointer(p, next, npath, "cursor", "", NULL,
-			       &pl->next_pointer)) ||
-	    (err = get_str(p, next, npath, "param", "", &s)))
+			       &pl->next_pointer)))
 		return err;
-	path_member(mpath, npath, "param");
-	if (!param_name_ok(s))
-		return fail(p, mpath,
-			    "'%.80s' is not a query parameter name (1 to %d "
-			    "of A-Z, a-z, 0-9, '-', '.', '_', '~', '[' and "
-			    "']')",
-			    s, PARAM_NAME_MAX);
-	return dup_str(p, &pl->cursor_param, s);
+	return get_param(p, next, npath, "param", "", &pl->cursor_param);
 }
 
 /*
