@@ -114,17 +114,6 @@ ferry_err adapter_state_txn_put(ferry_txn *txn, const char *adapter,
 	return kvjson_txn_put(txn, table, k, state);
 }
 
-ferry_err adapter_state_put(ferry_node *node, const char *adapter,
-			    const json_t *state)
-{
-	char table[ADAPTER_TABLE_BYTES], k[ADAPTER_STATE_KEY_BYTES];
-	ferry_err err = state_key_of(k, state);
-	if (err)
-		return err;
-	adapter_table(table, adapter, "");
-	return kvjson_put(node, table, k, state);
-}
-
 const json_t *adapter_state_id(const json_t *state)
 {
 	const json_t *id = json_object_get(state, "id");

@@ -81,10 +81,6 @@ ferry_err adapter_state_get(json_t **out, ferry_node *node, const char *adapter,
 ferry_err adapter_state_txn_put(ferry_txn *txn, const char *adapter,
 				const json_t *state);
 
-/* Store `state` now (its own commit). */
-ferry_err adapter_state_put(ferry_node *node, const char *adapter,
-			    const json_t *state);
-
 /* The external id in `state` (borrowed), or NULL. */
 const json_t *adapter_state_id(const json_t *state);
 
