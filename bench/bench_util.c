@@ -475,26 +475,6 @@ char *bench_ferry(const bench_opts *o, const char *dir, ...)
 	return buf;
 }
 
-int bench_exec(const char *const argv[], const char *out_path,
-	       const char *err_path)
-{
-	int status;
-	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)
-			   : out;
-	if (out < 0 || err < 0)
-		bench_die("open %s: %s", err < 0 ? err_path : out_path,
-			  strerror(errno));
-	pid_t pid = spawn(argv, out, err);
-	close(out);
-	if (err != out)
-		close(err);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	forget(pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 pid_t bench_spawn(const char *const argv[], const char *out_path,
 		  const char *err_path)
 {
@@ -509,6 +489,17 @@ pid_t bench_spawn(const char *const argv[], const char *out_path,
 	if (err != out)
 		close(err);
 	return pid;
+}
+
+int bench_exec(const char *const argv[], const char *out_path,
+	       const char *err_path)
+{
+	int status;
+	pid_t pid = bench_spawn(argv, out_path, err_path);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	forget(pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void copy_addr(json_t *doc, const char *name, char *out, size_t len)
