@@ -204,6 +204,10 @@ int bench_exec(const char *const argv[], const char *out_path,
  * bench_stop() or at cleanup. */
 pid_t bench_spawn(const char *const argv[], const char *out_path,
 		  const char *err_path);
+
+/* A msgpack str (fixstr or str8; s at most 255 bytes) into out; returns
+ * the bytes written. For building field values without a packer. */
+size_t bench_pack_str(uint8_t *out, const char *s);
 /* SIGTERM, wait (SIGKILL after 10 s). */
 void bench_stop(pid_t pid);
 /* Trust each other both ways; `dialer` keeps `listener`'s URL connected.

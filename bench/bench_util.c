@@ -779,3 +779,16 @@ void bench_drive_gen_fn(void *payload, uint64_t i, const void **key,
 	*val = g->value;
 	*vlen = g->value_bytes;
 }
+
+size_t bench_pack_str(uint8_t *out, const char *s)
+{
+	size_t len = strlen(s), hdr = len < 32 ? 1 : 2;
+	if (len < 32) {
+		out[0] = (uint8_t)(0xa0 | len);
+	} else {
+		out[0] = 0xd9;
+		out[1] = (uint8_t)len;
+	}
+	memcpy(out + hdr, s, len);
+	return hdr + len;
+}

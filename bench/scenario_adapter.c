@@ -105,19 +105,6 @@ static const bench_metric metrics[AD_N] = {
 /* Records                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static size_t pack_str(uint8_t *out, const char *s)
-{
-	size_t len = strlen(s), hdr = len < 32 ? 1 : 2;
-	if (len < 32) {
-		out[0] = (uint8_t)(0xa0 | len);
-	} else {
-		out[0] = 0xd9;
-		out[1] = (uint8_t)len;
-	}
-	memcpy(out + hdr, s, len);
-	return hdr + len;
-}
-
 static size_t pack_u64(uint8_t *out, uint64_t v)
 {
 	out[0] = 0xcf;
@@ -144,11 +131,11 @@ static void client_at(client *c, uint64_t seed, uint64_t i)
 	snprintf(c->email, sizeof(c->email),
 		 "client%" PRIu64 "@example.invalid", i);
 	start[0] = at;
-	at += pack_str(c->buf + at, c->name);
+	at += bench_pack_str(c->buf + at, c->name);
 	start[1] = at;
-	at += pack_str(c->buf + at, c->phone);
+	at += bench_pack_str(c->buf + at, c->phone);
 	start[2] = at;
-	at += pack_str(c->buf + at, c->email);
+	at += bench_pack_str(c->buf + at, c->email);
 	start[3] = at;
 	static const char *const names[3] = {"name", "phone", "email"};
 	for (int k = 0; k < 3; k++)
@@ -714,7 +701,7 @@ static void lag_write(ferry_node *w, uint64_t i)
 	start[1] = at;
 	at += pack_u64(buf + at, t_us);
 	start[2] = at;
-	at += pack_str(buf + at, key);
+	at += bench_pack_str(buf + at, key);
 	start[3] = at;
 	static const char *const names[3] = {"i", "t", "name"};
 	for (int k = 0; k < 3; k++)

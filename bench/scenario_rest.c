@@ -53,20 +53,6 @@ static const bench_metric metrics[RS_N] = {
 
 #define WRK_CONNECTIONS 2
 
-/* A msgpack str (fixstr or str8: every string here is short). */
-static size_t pack_str(uint8_t *out, const char *s)
-{
-	size_t len = strlen(s), hdr = len < 32 ? 1 : 2;
-	if (len < 32) {
-		out[0] = (uint8_t)(0xa0 | len);
-	} else {
-		out[0] = 0xd9;
-		out[1] = (uint8_t)len;
-	}
-	memcpy(out + hdr, s, len);
-	return hdr + len;
-}
-
 /* Client i: key "c-I" and fields email, name, phone, visits (msgpack),
  * packed back to back in `buf`; the fields point into it. */
 typedef struct client {
@@ -85,13 +71,13 @@ static void client_at(client *c, uint64_t i)
 	snprintf(c->key, sizeof(c->key), "c-%" PRIu64, i);
 	snprintf(s, sizeof(s), "client%" PRIu64 "@example.invalid", i);
 	start[0] = at;
-	at += pack_str(c->buf + at, s);
+	at += bench_pack_str(c->buf + at, s);
 	snprintf(s, sizeof(s), "Client %" PRIu64, i);
 	start[1] = at;
-	at += pack_str(c->buf + at, s);
+	at += bench_pack_str(c->buf + at, s);
 	snprintf(s, sizeof(s), "+7 900 %07" PRIu64, i % 10000000);
 	start[2] = at;
-	at += pack_str(c->buf + at, s);
+	at += bench_pack_str(c->buf + at, s);
 	start[3] = at;
 	c->buf[at++] = (uint8_t)(i % 97); /* positive fixint */
 	c->len = at;
