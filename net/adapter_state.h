@@ -27,9 +27,9 @@
  * A dead letter is {"id": cursor, "origin": hex, "scope", "seq", "hlc",
  * "collection", "key", "op": "put"|"delete", "fields": [names],
  * "state": "failed"|"blocked", "blocked_by"?: id, "retry"?: true,
- * "attempts", "error", "time": ms, "request"?: {"method", "url",
- * "body"}, "response"?: {"status", "body"}} — "blocked" entries wait
- * behind an earlier dead letter of the same record.
+ * "attempts", "generation" (4xx refusals so far), "error", "time": ms,
+ * "request"?: {"method", "url", "body"}, "response"?: {"status", "body"}} —
+ * "blocked" entries wait behind an earlier dead letter of the same record.
  */
 #ifndef FERRY_ADAPTER_STATE_H
 #define FERRY_ADAPTER_STATE_H
