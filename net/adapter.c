@@ -311,19 +311,37 @@ static struct curl_slist *auth_headers(adapter_rt *ad, struct curl_slist *list,
 		break;
 	}
 	}
-	for (size_t i = 0; list && i < def->nheaders; i++) {
+	for (const struct curl_slist *h = ad->fixed_headers; list && h;
+	     h = h->next) {
+		struct curl_slist *grown = curl_slist_append(list, h->data);
+		if (!grown)
+			curl_slist_free_all(list);
+		list = grown;
+	}
+	return list;
+}
+
+/* The configured headers without placeholders, rendered once: they go
+ * with every request (record headers are rendered by the push). */
+static ferry_err fixed_headers(adapter_rt *ad)
+{
+	const adapter_def *def = ad->def;
+	for (size_t i = 0; i < def->nheaders; i++) {
 		if (!tmpl_is_constant(def->headers[i].value))
-			continue; /* record headers: rendered by the push */
+			continue;
 		char why[64];
 		json_t *v = tmpl_render_record(def->headers[i].value, TMPL_TEXT,
 					       NULL, NULL, why, sizeof(why));
 		char *text = v ? tmpl_text(v) : NULL;
-		if (text)
-			list = add_header(list, def->headers[i].name, text);
-		free(text);
 		json_decref(v);
+		if (text)
+			ad->fixed_headers = add_header(
+				ad->fixed_headers, def->headers[i].name, text);
+		free(text);
+		if (!text || !ad->fixed_headers)
+			return FERRY_E_NOMEM;
 	}
-	return list;
+	return FERRY_OK;
 }
 
 static void call_unlink(http_call *call)
@@ -778,6 +796,7 @@ static void close_adapter(adapter_rt *ad)
 {
 	pull_close(ad);
 	push_close(ad);
+	curl_slist_free_all(ad->fixed_headers);
 	wipe(&ad->credential);
 	wipe(&ad->token);
 	wipe(&ad->refresh_token);
@@ -811,7 +830,9 @@ static ferry_err open_all(adapters *a, const adapter_config *cfg)
 		a->nads++;
 		if (ad->def->auth.type == ADAPTER_AUTH_OAUTH2)
 			load_token(ad);
-		ferry_err err = push_open(ad);
+		ferry_err err = fixed_headers(ad);
+		if (!err)
+			err = push_open(ad);
 		if (!err)
 			err = pull_open(ad, now);
 		if (err)

@@ -938,7 +938,7 @@ static void dispatch(adapter_rt *ad, uint64_t now)
 	int strict = ad->def->concurrency <= 1;
 	size_t looked = 0;
 	if (ad->in_flight >= ad->def->concurrency ||
-	    !adapter_auth_ready(ad, now))
+	    !adapter_auth_ready(ad, now) || (!ad->queue && !ad->redo))
 		return;
 	json_t *busy = strict ? NULL : json_object();
 	if (!strict && !busy)

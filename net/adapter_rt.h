@@ -76,6 +76,7 @@ struct adapter_rt {
 	ferry_node *node;
 	const adapter_def *def;
 	char table[ADAPTER_TABLE_BYTES], dlq_table[ADAPTER_TABLE_BYTES];
+	struct curl_slist *fixed_headers; /* "Name: value", constant ones */
 
 	/* Auth: a static credential, or an OAuth2 access token. */
 	char *credential; /* header value or bearer token; wiped on free */

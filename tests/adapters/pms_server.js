@@ -74,6 +74,8 @@ app.use((req, res, next) => {
   if (observer(req)) return next();
   const entry = { method: req.method, url: req.originalUrl,
     key: req.get('Idempotency-Key') || null, status: null, time: Date.now(),
+    // Extension headers as sent, so a test can see configured headers.
+    x: Object.fromEntries(Object.entries(req.headers).filter(([h]) => h.startsWith('x-'))),
     replayed: false, fault: null };
   log.push(entry);
   // How many requests are being handled at once, and the most ever: shows

@@ -48,6 +48,7 @@ pms_start 0 "$TMP/pms.json" --fixtures "$TMP/fixtures.json" || die "cannot start
 cat >"$TMP/adapters.json" <<EOF
 {"adapters": [{
   "name": "pms", "base_url": "$PMS_URL",
+  "headers": {"X-Clinic-Group": "north", "X-Record": "{@collection}/{@key}"},
   "retry": {"max_attempts": 20, "base_ms": 50, "max_ms": 1000},
   "push": {"scopes": ["clinic-7"], "collections": {
     "owners": {"store_id": "pms_id",
@@ -116,6 +117,11 @@ check "fields mapped: renamed, dropped (no 'owner' key sent), typed" \
 	pms_q /patients/1 'd["name"] == "Rex" and d["species"] == "dog" and "owner" not in d'
 check "pushed in arrival order: owner, patient, appointment" \
 	log_q '[e["url"] for e in L if e["method"] == "POST"][:3] == ["/owners", "/patients", "/appointments"]'
+check "configured headers: the constant one and the record's own" log_q '(
+[(e["x"].get("x-clinic-group"), e["x"].get("x-record")) for e in L if e["method"] == "POST"][:3] ==
+[("north", "owners/o1"), ("north", "patients/p1"), ("north", "appointments/a1")])'
+check "pulls carry the constant header only" \
+	log_q 'all(e["x"].get("x-clinic-group") == "north" and "x-record" not in e["x"] for e in L if e["method"] == "GET")'
 check "every push carried an idempotency key" \
 	log_q 'all(e["key"] and len(e["key"]) == 32 for e in L if e["method"] == "POST")'
 check_within 10 "the hub wrote the PMS id back into the owner" rec_q hub clinic-7 owners o1 'r.get("pms_id") == 1'
