@@ -14,7 +14,6 @@
 
 #include <jansson.h>
 
-#include "adapter.h"
 #include "ferry.h"
 #include "grant.h"
 #include "transport.h"
@@ -27,8 +26,9 @@ typedef struct hub_config {
 	size_t max_body;     /* bytes; larger requests get 413 */
 	size_t max_actions;  /* per upload or batch request */
 	uint32_t max_wait_s; /* upper bound of ?wait= long polls */
-	/* The adapters' runtime, for POST /hooks/{adapter}; NULL = none. */
-	adapters *adapters;
+	/* The adapters' runtime (adapter.h), for POST /hooks/{adapter};
+	 * NULL = none. */
+	struct adapters *adapters;
 } hub_config;
 
 /* An authenticated API key (apikey.h). */

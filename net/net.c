@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "adapter.h"
 #include "hub.h"
 #include "session.h"
 #include "transport.h"
