@@ -81,7 +81,10 @@ typedef struct ferry_net_options {
  * out: free with ferry_net_free().
  * Errors: FERRY_E_INVALID (bad listen address), FERRY_E_NETWORK (cannot
  *         bind; the detail is in *errdetail, malloc'd, when not NULL),
- *         FERRY_E_VERSION, FERRY_E_NOMEM. */
+ *         FERRY_E_VERSION, FERRY_E_NOMEM; with adapters_path, the errors
+ *         of loading that file (FERRY_E_INVALID, FERRY_E_IO, FERRY_E_LIMIT)
+ *         with a detail that starts "adapters: " and names the file and
+ *         the line or member. */
 ferry_err ferry_net_start(ferry_net **out, ferry_node *node,
 			  const ferry_net_options *opts, char **errdetail);
 
