@@ -583,7 +583,8 @@ static void load_token(adapter_rt *ad)
 	if (token) {
 		ad->token = strdup(token);
 		ad->token_expires_ms = (uint64_t)expires;
-		/* Unknown issue time: refresh a little before expiry. */
+		/* The issue time is not stored, so 80 % of the lifetime is not
+		 * known: a stored token is refreshed when it expires. */
 		ad->token_refresh_ms = ad->token_expires_ms;
 	}
 	const char *seed = json_string_value(json_object_get(doc, "seed"));
