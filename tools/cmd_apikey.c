@@ -14,25 +14,12 @@
 #include "apikey.h"
 #include "cli.h"
 
-/* A grant as a JSON array of its patterns; NULL when out of memory. */
-static json_t *grant_json(const grant *g)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; arr && i < g->n; i++) {
-		if (json_array_append_new(arr, json_string(g->patterns[i]))) {
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
-}
-
 /* {"id", "name", "read", "write", "created_ms"}: never the token. */
 static json_t *key_json(const apikey_info *k)
 {
 	return json_pack("{s:s, s:s, s:o, s:o, s:I}", "id", k->id, "name",
-			 k->name, "read", grant_json(&k->read), "write",
-			 grant_json(&k->write), "created_ms",
+			 k->name, "read", grant_to_json(&k->read), "write",
+			 grant_to_json(&k->write), "created_ms",
 			 (json_int_t)k->created_ms);
 }
 
@@ -175,8 +162,8 @@ static int apikey_new(struct cli *cli, int nargs, const char *name,
 	if (cli->json) {
 		json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", k.id,
 					"name", k.name, "token", token, "read",
-					grant_json(&k.read), "write",
-					grant_json(&k.write));
+					grant_to_json(&k.read), "write",
+					grant_to_json(&k.write));
 		rc = cli_print_json(doc);
 	} else {
 		char *r = grant_text(&k.read), *w = grant_text(&k.write);

@@ -27,27 +27,14 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* A grant as a JSON array of its patterns; NULL when out of memory. */
-static json_t *grant_json(const grant *g)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; arr && i < g->n; i++) {
-		if (json_array_append_new(arr, json_string(g->patterns[i]))) {
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
-}
-
 /* {"id", "name", "read": [...], "write": [...], "added_ms"}. */
 static json_t *entry_json(const trust_entry *e)
 {
 	char id[FERRY_ID_HEX_BYTES];
 	ferry_id_to_hex(id, e->id);
 	return json_pack("{s:s, s:s, s:o, s:o, s:I}", "id", id, "name", e->name,
-			 "read", grant_json(&e->read), "write",
-			 grant_json(&e->write), "added_ms",
+			 "read", grant_to_json(&e->read), "write",
+			 grant_to_json(&e->write), "added_ms",
 			 (json_int_t)e->added_ms);
 }
 
