@@ -368,6 +368,7 @@ static void park(adapter_rt *ad, push_item *it, const char *state,
 		json_object_set_new(ad->parked, it->rkey, ids);
 	}
 	json_array_append_new(ids, json_integer((json_int_t)it->cursor));
+	ad->dead_letters++;
 	if (!strcmp(state, "failed"))
 		adapter_error(ad,
 			      "change %" PRIu64 " (%s/%s/%s) is a dead "
