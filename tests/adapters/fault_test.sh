@@ -91,7 +91,7 @@ put_owners 23 23
 check_within 20 "an unrelated later record is not held up" pms_q /owners 'len(d) == 23'
 check_within 10 "the later change of the same record waits behind it" \
 	dlq_q 'len(D) == 2 and D[1]["state"] == "blocked" and D[1]["blocked_by"] == D[0]["id"]'
-check "status counts the dead letters" output_has 'dead letters +2' f hub adapter status pms
+check_within 5 "status counts the dead letters" output_has 'dead letters +2' f hub adapter status pms
 BAD=$(dlq_json | "$PY" -c 'import json, sys; print(json.loads(sys.stdin.readline())["id"])')
 pms_control '{"clear": true}' >/dev/null
 check "dlq retry is accepted" f hub adapter dlq retry pms "$BAD"
